@@ -1,0 +1,38 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Always pinned: an unpinned torch pulls the multi-GB CUDA build on a CPU machine.
+TORCH := torch==2.13.0
+
+.PHONY: demo test lint system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# What `parse()` needs on a laptop: the core and the classical detector.
+$(VENV)/.installed-core: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e ".[classical]"
+	touch $@
+
+# Everything the test suite exercises: InternVL on CPU, training, data engine, dev tools.
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e ".[dev,classical,data,internvl]"
+	touch $@ $(VENV)/.installed-core
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+demo: $(VENV)/.installed-core
+	$(BIN)/flowparse convert fixtures/graphs/order.json --to mermaid
+
+test: $(VENV)/.installed-dev system-deps
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check flowparse converters training tests benchmarks
+
+clean:
+	rm -rf $(VENV) tools/mermaid/node_modules

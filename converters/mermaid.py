@@ -1,0 +1,1 @@
+"""DOT (Graphviz). Being written: see issue 2."""

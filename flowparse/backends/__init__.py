@@ -1,0 +1,3 @@
+"""Detectors that turn an image into a flowchart graph."""
+
+__all__: list[str] = []
