@@ -35,12 +35,8 @@ def clip_box(box: Box, width: float, height: float) -> tuple[float, float, float
     """
     x1, x2 = sorted((float(box[0]), float(box[2])))
     y1, y2 = sorted((float(box[1]), float(box[3])))
-    return (
-        min(max(x1, 0.0), width),
-        min(max(y1, 0.0), height),
-        min(max(x2, 0.0), width),
-        min(max(y2, 0.0), height),
-    )
+    w, h = float(width), float(height)
+    return (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
 
 
 def normalize_box(box: Box, width: float, height: float, scale: int = NORM_SCALE) -> tuple[int, int, int, int]:
