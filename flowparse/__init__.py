@@ -10,6 +10,7 @@ only by the backends that use them.
 """
 
 from flowparse._version import __version__
+from flowparse.api import Parser, load, parse
 from flowparse.errors import FlowparseError, FormatError, GraphError, InputError
 from flowparse.graph import (
     ARROWS,
@@ -29,9 +30,12 @@ __all__ = [
     "FormatError",
     "GraphError",
     "InputError",
+    "Parser",
     "add_arrow",
     "add_shape",
     "canonical_shape",
+    "load",
     "new_graph",
+    "parse",
     "validate_graph",
 ]
