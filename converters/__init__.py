@@ -12,12 +12,16 @@ networkx: ``to_X(G) -> str``, ``from_X(text) -> G``, ``write_X(G, path)``, ``rea
 if __name__ != "flowparse.converters":  # the folder is mapped into the flowparse package
     raise ImportError("import flowparse.converters, not the top-level 'converters' folder")
 
+from flowparse.converters.dot import from_dot, read_dot, to_dot, write_dot
 from flowparse.converters.json_graph import SCHEMA_VERSION, from_json, read_json, to_json, write_json
+from flowparse.converters.mermaid import from_mermaid, read_mermaid, to_mermaid, write_mermaid
 
 
 #: Format name -> (to_X, from_X); the CLI and the batch writers look formats up here.
 FORMATS = {
     "json": (to_json, from_json),
+    "dot": (to_dot, from_dot),
+    "mermaid": (to_mermaid, from_mermaid),
 }
 
 #: File extensions -> format name.

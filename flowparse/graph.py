@@ -32,6 +32,7 @@ __all__ = [
     "add_shape",
     "add_arrow",
     "validate_graph",
+    "subgraph_parents",
 ]
 
 #: The canonical shape names: geometric, i.e. what a detector sees, not what a shape means.
@@ -184,7 +185,7 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
     """Check ``G`` against the contract; return it, or raise :class:`GraphError` naming the problem.
 
     >>> G = new_graph(100, 100); _ = add_shape(G, "star", (0, 0, 10, 10))
-    >>> validate_graph(G)
+    >>> validate_graph(G)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     flowparse.errors.GraphError: node 'n0': unknown shape 'star' (expected one of rectangle, ...)
@@ -197,6 +198,7 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
             raise GraphError(f"graph attribute {key!r} must be a string")
     for node, data in G.nodes(data=True):
         _check_node(node, data, size)
+    _check_subgraphs(G)
     for u, v, data in G.edges(data=True):
         _check_edge(G, u, v, data)
     return G
@@ -269,3 +271,40 @@ def _check_edge(G: nx.DiGraph, u: object, v: object, data: dict) -> None:
         and all(isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_is_number, p)) for p in points)
     ):
         raise GraphError(f"{where}: points must be a list of (x, y) number pairs")
+
+
+def _check_subgraphs(G: nx.DiGraph) -> None:
+    subgraphs = G.graph.get("subgraphs", [])
+    if not isinstance(subgraphs, list):
+        raise GraphError("graph attribute 'subgraphs' must be a list")
+    for sub in subgraphs:
+        if not (
+            isinstance(sub, dict)
+            and isinstance(sub.get("id"), str)
+            and isinstance(sub.get("title"), str)
+            and isinstance(sub.get("nodes"), list)
+        ):
+            raise GraphError(f"subgraph {sub!r}: needs a string id, a string title and a nodes list")
+        for node in sub["nodes"]:
+            if node not in G:
+                raise GraphError(f"subgraph {sub['id']!r}: {node!r} is not a node")
+
+
+def subgraph_parents(subgraphs: Sequence[dict]) -> list[int | None]:
+    """For each subgraph, the index of the smallest other one that holds all its nodes.
+
+    Subgraphs (``G.graph["subgraphs"]``, each ``{"id", "title", "nodes"}``) list every node
+    inside them, nested ones included; this recovers the nesting for writers.
+
+    >>> subgraph_parents([{"nodes": ["a"]}, {"nodes": ["a", "b"]}, {"nodes": ["c"]}])
+    [1, None, None]
+    """
+    sets = [set(sub["nodes"]) for sub in subgraphs]
+    parents: list[int | None] = []
+    for i, inner in enumerate(sets):
+        holders = [
+            j for j, outer in enumerate(sets)
+            if j != i and inner and inner <= outer and (len(outer) > len(inner) or j > i)
+        ]
+        parents.append(min(holders, key=lambda j: len(sets[j])) if holders else None)
+    return parents
