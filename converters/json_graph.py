@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import networkx as nx
 
@@ -34,7 +35,21 @@ def to_json(G: nx.DiGraph, *, indent: int | None = 2) -> str:
     validate_graph(G)
     data = nx.node_link_data(G, edges="edges")
     data["graph"] = {**data["graph"], "schema_version": SCHEMA_VERSION}
-    return json.dumps(data, ensure_ascii=False, indent=indent, allow_nan=False) + "\n"
+    text = json.dumps(data, ensure_ascii=False, indent=indent, allow_nan=False)
+    return (_compact_arrays(text) if indent is not None else text) + "\n"
+
+
+# Arrays of numbers (boxes) and arrays of those (points) on one line each. JSON strings never
+# hold a raw line break, so these patterns only ever meet arrays that json.dumps spread out.
+_NUMBER_ARRAY = re.compile(r"\[\s*\n\s*(-?[\d.eE+-]+(?:,\s*\n\s*-?[\d.eE+-]+)*)\s*\n\s*\]")
+_ARRAY_OF_ARRAYS = re.compile(r"\[\s*\n\s*(\[[^\[\]\n]*\](?:,\s*\n\s*\[[^\[\]\n]*\])*)\s*\n\s*\]")
+
+
+def _compact_arrays(text: str) -> str:
+    def one_line(match: re.Match) -> str:
+        return "[" + re.sub(r",\s*\n\s*", ", ", match.group(1)) + "]"
+
+    return _ARRAY_OF_ARRAYS.sub(one_line, _NUMBER_ARRAY.sub(one_line, text))
 
 
 def from_json(text: str) -> nx.DiGraph:
@@ -52,6 +67,9 @@ def from_json(text: str) -> nx.DiGraph:
         raise FormatError("not a flowparse graph: expected an object with a 'nodes' list")
     if not isinstance(data.get("edges", []), list):
         raise FormatError("not a flowparse graph: 'edges' must be a list")
+    for k, node in enumerate(data["nodes"]):
+        if not isinstance(node, dict) or "id" not in node:
+            raise FormatError(f"not node-link data: node #{k} is not an object with an 'id'")
     graph_attrs = dict(data.get("graph") or {})
     version = graph_attrs.pop("schema_version", SCHEMA_VERSION)
     if not isinstance(version, int) or version > SCHEMA_VERSION:

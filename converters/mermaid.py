@@ -129,9 +129,14 @@ def _node_decl(G: nx.DiGraph, node: str, mermaid_id: str) -> str:
 def escape_label(text: str) -> str:
     """``text`` as it goes between quotes in Mermaid: risky characters as ``#NN;`` codes.
 
+    Mermaid rejects an empty label, so ``""`` is written as one space (and a text that is one
+    space as ``#32;``); the reader maps a lone space back to ``""``.
+
     >>> escape_label('say "hi"; end\\n<b>')
     'say #34;hi#34;#59; end<br>#60;b#62;'
     """
+    if text in ("", " "):
+        return " " if text == "" else "#32;"
     return "".join("<br>" if ch == "\n" else f"#{ord(ch)};" if ch in _ESCAPED else ch for ch in text)
 
 
@@ -473,6 +478,8 @@ _ENTITY = re.compile(r"#(\d+);|#([A-Za-z]\w*);|&(#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]
 def _label(raw: str) -> str:
     """A label as written (quoted, Markdown or bare) back to its text."""
     raw = raw.strip()
+    if raw == '" "':  # how the writer spells an empty label (Mermaid rejects "")
+        return ""
     if len(raw) >= 2 and raw[0] == raw[-1] == '"':
         raw = raw[1:-1]
         if len(raw) >= 2 and raw[0] == raw[-1] == "`":  # a Markdown string

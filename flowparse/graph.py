@@ -196,11 +196,15 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
     for key in ("source", "backend"):
         if key in G.graph and not isinstance(G.graph[key], str):
             raise GraphError(f"graph attribute {key!r} must be a string")
+    for u, v in G.edges:  # before the nodes: an edge to a missing node is the edge's fault
+        for end in (u, v):
+            if "shape" not in G.nodes[end]:
+                raise GraphError(f"edge {u!r} -> {v!r}: {end!r} is not a node (it has no shape)")
     for node, data in G.nodes(data=True):
         _check_node(node, data, size)
     _check_subgraphs(G)
     for u, v, data in G.edges(data=True):
-        _check_edge(G, u, v, data)
+        _check_edge(u, v, data)
     return G
 
 
@@ -233,7 +237,7 @@ def _check_node(node: object, data: dict, size: tuple[float, float] | None) -> N
     if not isinstance(node, str):
         raise GraphError(f"{where}: node ids must be strings")
     if "shape" not in data:
-        raise GraphError(f"{where}: no shape (an edge to a node that was never added?)")
+        raise GraphError(f"{where}: no shape")
     if data["shape"] not in SHAPES:
         raise GraphError(
             f"{where}: unknown shape {data['shape']!r} (expected one of {', '.join(SHAPES)})"
@@ -256,11 +260,8 @@ def _check_bbox(where: str, bbox: object, size: tuple[float, float] | None) -> N
             raise GraphError(f"{where}: bbox {tuple(bbox)} lies outside the {width}x{height} image")
 
 
-def _check_edge(G: nx.DiGraph, u: object, v: object, data: dict) -> None:
+def _check_edge(u: object, v: object, data: dict) -> None:
     where = f"edge {u!r} -> {v!r}"
-    for end in (u, v):
-        if "shape" not in G.nodes[end]:
-            raise GraphError(f"{where}: {end!r} is not a node (it has no shape)")
     _check_text(where, data, "label")
     if data.get("arrow") not in ARROWS:
         raise GraphError(f"{where}: arrow must be one of {', '.join(ARROWS)}, got {data.get('arrow')!r}")
