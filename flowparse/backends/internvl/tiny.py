@@ -1,0 +1,168 @@
+"""Tiny native InternVL checkpoints for tests: a few layers, small widths, a small BPE tokenizer.
+
+Built offline in seconds, saved exactly like a real checkpoint (safetensors, tokenizer with the
+InternVL special tokens and chat template, ``flowparse_internvl.json``), so tests exercise the
+same loading, batching and parsing code as a real model. The training tests build theirs here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+from flowparse.backends.internvl.preprocessing import IMG_CONTEXT, TilingConfig
+from flowparse.backends.internvl.templates import template_for_llm
+
+__all__ = ["INTERNVL_SPECIAL_TOKENS", "FLOWPARSE_CONFIG", "build_tiny_tokenizer", "build_tiny_internvl"]
+
+#: The special tokens InternVL2 adds to its LLM's vocabulary, in InternVL's order.
+INTERNVL_SPECIAL_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>")
+
+#: The file next to a checkpoint's config.json that records our chat template and tiling.
+FLOWPARSE_CONFIG = "flowparse_internvl.json"
+
+#: Chat markers of each LLM family: (pad / end of text, beginning of sequence or None, chat markers).
+_LLM_TOKENS = {
+    "qwen2": ("<|endoftext|>", None, ("<|im_start|>", "<|im_end|>")),
+    "llama": ("</s>", "<s>", ("<|im_start|>", "<|im_end|>")),
+}
+
+
+def _synthetic_corpus(seed: int = 0) -> list[str]:
+    """Text like the prompts and answers the model sees: enough for BPE to learn useful merges."""
+    from flowparse.graph import SHAPES
+    from flowparse.grounding import PROMPTS
+
+    rng = random.Random(seed)
+    lines = [p for prompts in PROMPTS.values() for p in prompts]
+    lines += [f"{shape} " * 3 for shape in SHAPES]
+    for _ in range(300):
+        shape = rng.choice(SHAPES)
+        box = ", ".join(str(rng.randint(0, 1000)) for _ in range(4))
+        lines.append(f"n{rng.randint(0, 30)} {shape} Start 开始 结束 判断 yes no [[{box}]] -> -- <->")
+    return lines
+
+
+def build_tiny_tokenizer(llm: str = "qwen2", vocab_size: int = 600, seed: int = 0):
+    """A byte-level BPE tokenizer trained on synthetic text, with the chat and InternVL tokens.
+
+    The InternVL tokens are added after training, so (as in the real tokenizers) their ids come
+    after the learned vocabulary.
+
+    >>> tok = build_tiny_tokenizer()
+    >>> tok.convert_ids_to_tokens(tok.convert_tokens_to_ids("<IMG_CONTEXT>")) == "<IMG_CONTEXT>"
+    True
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    pad, bos, chat = _LLM_TOKENS[llm]
+    base_special = [pad] + ([bos] if bos else []) + list(chat)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=base_special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_synthetic_corpus(seed), trainer=trainer)
+    if bos:  # InternLM2's tokenizer puts <s> in front of every sequence
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.token_to_id(bos))]
+        )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=pad,
+        eos_token=chat[1],
+        bos_token=bos,
+        padding_side="left",
+    )
+    fast.add_special_tokens({"additional_special_tokens": list(INTERNVL_SPECIAL_TOKENS)})
+    return fast
+
+
+def _tiny_text_config(llm: str, vocab_size: int, hidden: int, layers: int, eos_id: int, pad_id: int):
+    from transformers import LlamaConfig, Qwen2Config
+
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        tie_word_embeddings=False,
+    )
+    return Qwen2Config(**common) if llm == "qwen2" else LlamaConfig(**common)
+
+
+def build_tiny_internvl(
+    out_dir: str | os.PathLike,
+    llm: str = "qwen2",
+    *,
+    vision_hidden: int = 32,
+    vision_layers: int = 1,
+    text_hidden: int = 64,
+    text_layers: int = 2,
+    patch_size: int = 28,
+    max_tiles: int = 2,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny native InternVL checkpoint to ``out_dir`` and return the path.
+
+    ``llm`` is ``"qwen2"`` (InternVL2-1B's family, Hermes-2 template) or ``"llama"`` (InternLM2 as
+    Llama, InternVL2-2B/8B's family, internlm2-chat template). ``patch_size=28`` gives 64 image
+    tokens per 448 px tile instead of 256, which keeps CPU tests fast; the rest is the real layout.
+
+    >>> import tempfile
+    >>> path = build_tiny_internvl(tempfile.mkdtemp())  # doctest: +SKIP
+    """
+    import torch
+    from transformers import GenerationConfig, InternVLConfig, InternVLForConditionalGeneration, InternVLVisionConfig
+
+    if llm not in _LLM_TOKENS:
+        raise ValueError(f"llm must be one of {', '.join(_LLM_TOKENS)}, got {llm!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tiny_tokenizer(llm, seed=seed)
+    template = template_for_llm(llm)
+    tokenizer.chat_template = template.jinja()
+    eos_id = tokenizer.convert_tokens_to_ids(template.stop_token)
+    vision = InternVLVisionConfig(
+        hidden_size=vision_hidden,
+        num_hidden_layers=vision_layers,
+        num_attention_heads=2,
+        intermediate_size=vision_hidden * 2,
+        image_size=448,
+        patch_size=patch_size,
+        attention_bias=True,
+    )
+    config = InternVLConfig(
+        vision_config=vision,
+        text_config=_tiny_text_config(llm, len(tokenizer), text_hidden, text_layers, eos_id, tokenizer.pad_token_id),
+        image_token_id=tokenizer.convert_tokens_to_ids(IMG_CONTEXT),
+        image_seq_length=TilingConfig(patch_size=patch_size).tokens_per_tile,
+        downsample_ratio=0.5,
+        tie_word_embeddings=False,
+    )
+    config.architectures = ["InternVLForConditionalGeneration"]
+    torch.manual_seed(seed)
+    model = InternVLForConditionalGeneration(config).eval()
+    model.save_pretrained(out, safe_serialization=True)
+    GenerationConfig(eos_token_id=eos_id, pad_token_id=tokenizer.pad_token_id).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    write_flowparse_config(out, template.name, TilingConfig(max_tiles=max_tiles, patch_size=patch_size))
+    return out
+
+
+def write_flowparse_config(out_dir: str | os.PathLike, template: str, tiling: TilingConfig) -> None:
+    """Record the chat template name and tiling next to a checkpoint (read back by the loader)."""
+    data = {"template": template, "tiling": tiling.to_dict()}
+    (Path(out_dir) / FLOWPARSE_CONFIG).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
