@@ -27,3 +27,21 @@ def fast_tokenizer():
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                                    pad_token="<pad>", additional_special_tokens=SPECIAL[4:])
+
+
+@pytest.fixture(scope="session")
+def tiny_internvl(tmp_path_factory):
+    """A tiny native InternVL checkpoint (Qwen2 LLM, Hermes-2 template) from the backend's builder."""
+    pytest.importorskip("torch", reason="the tiny model needs torch (the internvl extra)")
+    from flowparse.backends.internvl.tiny import build_tiny_internvl
+
+    return build_tiny_internvl(tmp_path_factory.mktemp("tiny-qwen2"), llm="qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_internvl_llama(tmp_path_factory):
+    """The same with a Llama LLM (InternLM2 as imported: InternVL2-2B/8B's family)."""
+    pytest.importorskip("torch", reason="the tiny model needs torch (the internvl extra)")
+    from flowparse.backends.internvl.tiny import build_tiny_internvl
+
+    return build_tiny_internvl(tmp_path_factory.mktemp("tiny-llama"), llm="llama")
