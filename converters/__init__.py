@@ -16,7 +16,6 @@ from flowparse.converters.dot import from_dot, read_dot, to_dot, write_dot
 from flowparse.converters.json_graph import SCHEMA_VERSION, from_json, read_json, to_json, write_json
 from flowparse.converters.mermaid import from_mermaid, read_mermaid, to_mermaid, write_mermaid
 
-
 #: Format name -> (to_X, from_X); the CLI and the batch writers look formats up here.
 FORMATS = {
     "json": (to_json, from_json),

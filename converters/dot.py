@@ -17,8 +17,8 @@ import os
 import re
 
 import networkx as nx
-
 from flowparse.converters._io import checked, read_graph, write_graph
+
 from flowparse.errors import FormatError
 from flowparse.graph import SHAPES, validate_graph
 
@@ -47,13 +47,29 @@ DOT_SHAPES: dict[str, dict[str, str]] = {
 
 # DOT shape -> canonical shape, for DOT that has no flowparse class (written by people).
 _FROM_DOT_SHAPE = {
-    "box": "rectangle", "rect": "rectangle", "rectangle": "rectangle", "square": "rectangle",
-    "record": "rectangle", "mrecord": "rounded_rectangle", "circle": "circle",
-    "doublecircle": "double_circle", "ellipse": "ellipse", "oval": "ellipse", "egg": "ellipse",
-    "diamond": "diamond", "mdiamond": "diamond", "hexagon": "hexagon",
-    "parallelogram": "parallelogram", "trapezium": "trapezoid", "invtrapezium": "trapezoid_alt",
-    "cylinder": "cylinder", "note": "document", "tab": "document", "folder": "document",
-    "component": "subroutine", "cds": "asymmetric",
+    "box": "rectangle",
+    "rect": "rectangle",
+    "rectangle": "rectangle",
+    "square": "rectangle",
+    "record": "rectangle",
+    "mrecord": "rounded_rectangle",
+    "circle": "circle",
+    "doublecircle": "double_circle",
+    "ellipse": "ellipse",
+    "oval": "ellipse",
+    "egg": "ellipse",
+    "diamond": "diamond",
+    "mdiamond": "diamond",
+    "hexagon": "hexagon",
+    "parallelogram": "parallelogram",
+    "trapezium": "trapezoid",
+    "invtrapezium": "trapezoid_alt",
+    "cylinder": "cylinder",
+    "note": "document",
+    "tab": "document",
+    "folder": "document",
+    "component": "subroutine",
+    "cds": "asymmetric",
 }
 
 

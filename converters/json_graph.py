@@ -10,8 +10,8 @@ import os
 import re
 
 import networkx as nx
-
 from flowparse.converters._io import checked, read_graph, write_graph
+
 from flowparse.errors import FormatError
 from flowparse.graph import validate_graph
 

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 
 import networkx as nx
-
 from flowparse.converters._io import checked, read_graph, write_graph
+
 from flowparse.errors import FormatError
 from flowparse.geometry import box_center
 from flowparse.graph import canonical_shape, subgraph_parents, validate_graph
@@ -47,24 +47,72 @@ MERMAID_SHAPES: dict[str, tuple[str, str]] = {
 
 # Mermaid's names in the `@{ shape: ... }` form, where they differ from ours.
 _AT_SHAPES = {
-    "rect": "rectangle", "proc": "rectangle", "rounded": "rounded_rectangle", "event": "rounded_rectangle",
-    "stadium": "stadium", "pill": "stadium", "terminal": "stadium", "fr-rect": "subroutine",
-    "subproc": "subroutine", "subprocess": "subroutine", "subroutine": "subroutine", "cyl": "cylinder",
-    "database": "cylinder", "db": "cylinder", "circ": "circle", "dbl-circ": "double_circle",
-    "double-circle": "double_circle", "diam": "diamond", "decision": "diamond", "question": "diamond",
-    "hex": "hexagon", "prepare": "hexagon", "lean-r": "parallelogram", "lean-right": "parallelogram",
-    "in-out": "parallelogram", "lean-l": "parallelogram_alt", "lean-left": "parallelogram_alt",
-    "out-in": "parallelogram_alt", "trap-b": "trapezoid", "trapezoid-bottom": "trapezoid",
-    "priority": "trapezoid", "trap-t": "trapezoid_alt", "trapezoid-top": "trapezoid_alt",
-    "manual": "trapezoid_alt", "inv-trapezoid": "trapezoid_alt", "odd": "asymmetric", "doc": "document",
-    "docs": "document", "document": "document",
+    "rect": "rectangle",
+    "proc": "rectangle",
+    "rounded": "rounded_rectangle",
+    "event": "rounded_rectangle",
+    "stadium": "stadium",
+    "pill": "stadium",
+    "terminal": "stadium",
+    "fr-rect": "subroutine",
+    "subproc": "subroutine",
+    "subprocess": "subroutine",
+    "subroutine": "subroutine",
+    "cyl": "cylinder",
+    "database": "cylinder",
+    "db": "cylinder",
+    "circ": "circle",
+    "dbl-circ": "double_circle",
+    "double-circle": "double_circle",
+    "diam": "diamond",
+    "decision": "diamond",
+    "question": "diamond",
+    "hex": "hexagon",
+    "prepare": "hexagon",
+    "lean-r": "parallelogram",
+    "lean-right": "parallelogram",
+    "in-out": "parallelogram",
+    "lean-l": "parallelogram_alt",
+    "lean-left": "parallelogram_alt",
+    "out-in": "parallelogram_alt",
+    "trap-b": "trapezoid",
+    "trapezoid-bottom": "trapezoid",
+    "priority": "trapezoid",
+    "trap-t": "trapezoid_alt",
+    "trapezoid-top": "trapezoid_alt",
+    "manual": "trapezoid_alt",
+    "inv-trapezoid": "trapezoid_alt",
+    "odd": "asymmetric",
+    "doc": "document",
+    "docs": "document",
+    "document": "document",
 }
 
 _LINKS = {"normal": "-->", "none": "---", "both": "<-->"}
 _RESERVED = {
-    "end", "graph", "flowchart", "flowchart-elk", "subgraph", "style", "classdef", "class", "click",
-    "linkstyle", "direction", "default", "call", "href", "callback", "interpolate", "td", "tb",
-    "bt", "lr", "rl", "acctitle", "accdescr",
+    "end",
+    "graph",
+    "flowchart",
+    "flowchart-elk",
+    "subgraph",
+    "style",
+    "classdef",
+    "class",
+    "click",
+    "linkstyle",
+    "direction",
+    "default",
+    "call",
+    "href",
+    "callback",
+    "interpolate",
+    "td",
+    "tb",
+    "bt",
+    "lr",
+    "rl",
+    "acctitle",
+    "accdescr",
 }
 # Characters a label never shows raw: quotes, Mermaid's bracket and link syntax, entity and
 # comment starts, HTML, statement separators, and controls.
@@ -92,8 +140,8 @@ def to_mermaid(G: nx.DiGraph, *, direction: str | None = None) -> str:
     subgraphs = G.graph.get("subgraphs", [])
     parents = subgraph_parents(subgraphs)
     placed: set[str] = set()
-    for k, sub in enumerate(subgraphs):
-        if parents[k] is None:
+    for k, parent in enumerate(parents):
+        if parent is None:
             _write_subgraph(G, ids, subgraphs, parents, k, placed, lines, depth=1)
     lines.extend(f"    {_node_decl(G, n, ids[n])}" for n in G.nodes if n not in placed)
     for u, v, data in G.edges(data=True):
@@ -253,9 +301,7 @@ def _statements(text: str) -> list[tuple[int, str]]:
 
 
 _ID = re.compile(r"[\w$]+(?:-[\w$]+)*")
-_OPENERS = sorted(
-    {opener for opener, _ in MERMAID_SHAPES.values()}, key=len, reverse=True
-)
+_OPENERS = sorted({opener for opener, _ in MERMAID_SHAPES.values()}, key=len, reverse=True)
 _PLAIN_LINK = re.compile(
     r"(?P<start>[<ox])?(?P<body>-{3,}|-{2,}(?=[>ox])|-\.+-|={3,}|={2,}(?=[>ox])|~{3,})(?P<end>[>ox])?"
 )
@@ -326,7 +372,7 @@ class _Chain:
             sources = targets
 
     def _fail(self, what: str) -> FormatError:
-        return FormatError(f"expected {what} at column {self.pos + 1}: {self.s[self.pos:self.pos + 30]!r}")
+        return FormatError(f"expected {what} at column {self.pos + 1}: {self.s[self.pos : self.pos + 30]!r}")
 
     def _skip_space(self) -> int:
         while self.pos < len(self.s) and self.s[self.pos].isspace():

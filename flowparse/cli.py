@@ -45,8 +45,12 @@ def _format_of(path: str, given: str | None, what: str) -> str:
 
 @main.command()
 @click.argument("input_path", metavar="IN")
-@click.option("--to", "to_format", type=click.Choice(_FORMAT_NAMES), help="Output format (default: from -o's extension).")
-@click.option("--from", "from_format", type=click.Choice(_FORMAT_NAMES), help="Input format (default: from IN's extension).")
+@click.option(
+    "--to", "to_format", type=click.Choice(_FORMAT_NAMES), help="Output format (default: from -o's extension)."
+)
+@click.option(
+    "--from", "from_format", type=click.Choice(_FORMAT_NAMES), help="Input format (default: from IN's extension)."
+)
 @click.option("-o", "--output", default="-", show_default=True, help="Output file, or - for stdout.")
 def convert(input_path: str, to_format: str | None, from_format: str | None, output: str) -> None:
     """Convert a graph file between JSON, DOT and Mermaid.

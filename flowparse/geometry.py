@@ -54,7 +54,9 @@ def normalize_box(box: Box, width: float, height: float, scale: int = NORM_SCALE
     )
 
 
-def denormalize_box(box: Box, width: float, height: float, scale: int = NORM_SCALE) -> tuple[float, float, float, float]:
+def denormalize_box(
+    box: Box, width: float, height: float, scale: int = NORM_SCALE
+) -> tuple[float, float, float, float]:
     """A 0..``scale`` box back to pixels of a ``width`` x ``height`` image (no clipping).
 
     >>> denormalize_box((50, 50, 550, 550), 200, 400)

@@ -239,9 +239,7 @@ def _check_node(node: object, data: dict, size: tuple[float, float] | None) -> N
     if "shape" not in data:
         raise GraphError(f"{where}: no shape")
     if data["shape"] not in SHAPES:
-        raise GraphError(
-            f"{where}: unknown shape {data['shape']!r} (expected one of {', '.join(SHAPES)})"
-        )
+        raise GraphError(f"{where}: unknown shape {data['shape']!r} (expected one of {', '.join(SHAPES)})")
     _check_text(where, data, "text")
     _check_score(where, data)
     if "bbox" in data:
@@ -304,7 +302,8 @@ def subgraph_parents(subgraphs: Sequence[dict]) -> list[int | None]:
     parents: list[int | None] = []
     for i, inner in enumerate(sets):
         holders = [
-            j for j, outer in enumerate(sets)
+            j
+            for j, outer in enumerate(sets)
             if j != i and inner and inner <= outer and (len(outer) > len(inner) or j > i)
         ]
         parents.append(min(holders, key=lambda j: len(sets[j])) if holders else None)

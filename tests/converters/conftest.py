@@ -59,19 +59,28 @@ def flowcharts(draw, *, safe_ids: bool = True, max_nodes: int = 8) -> nx.DiGraph
     n = draw(st.integers(0, max_nodes))
     ids = [f"n{i}" for i in range(n)]
     if not safe_ids:
-        ids = draw(st.lists(st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8),
-                            min_size=n, max_size=n, unique=True))
+        ids = draw(
+            st.lists(
+                st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8),
+                min_size=n,
+                max_size=n,
+                unique=True,
+            )
+        )
     for node_id in ids:
         x1 = draw(st.floats(0, width - 2, allow_nan=False))
         y1 = draw(st.floats(0, height - 2, allow_nan=False))
         x2 = draw(st.floats(x1, width, allow_nan=False).filter(lambda v, x1=x1: v > x1))
         y2 = draw(st.floats(y1, height, allow_nan=False).filter(lambda v, y1=y1: v > y1))
-        add_shape(G, draw(st.sampled_from(SHAPES)), (x1, y1, x2, y2), draw(texts),
-                  draw(st.floats(0, 1)), node_id=node_id)
+        add_shape(
+            G, draw(st.sampled_from(SHAPES)), (x1, y1, x2, y2), draw(texts), draw(st.floats(0, 1)), node_id=node_id
+        )
     if ids:
         pairs = draw(st.lists(st.tuples(st.sampled_from(ids), st.sampled_from(ids)), max_size=2 * n, unique=True))
         for u, v in pairs:
-            points = draw(st.none() | st.lists(st.tuples(st.floats(0, width), st.floats(0, height)), min_size=2, max_size=4))
+            points = draw(
+                st.none() | st.lists(st.tuples(st.floats(0, width), st.floats(0, height)), min_size=2, max_size=4)
+            )
             add_arrow(G, u, v, draw(texts), draw(st.sampled_from(ARROWS)), draw(st.floats(0, 1)), points=points)
     return G
 
@@ -100,7 +109,11 @@ def mermaid_parse():
     def parse(texts: list[str]) -> list[dict]:
         done = subprocess.run(
             ["node", str(MERMAID_TOOL / "validate.mjs")],
-            input=json.dumps(texts), capture_output=True, text=True, timeout=300, check=True,
+            input=json.dumps(texts),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
         )
         return json.loads(done.stdout)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from flowparse.converters import from_dot
+
 from flowparse.errors import FormatError
 
 
@@ -76,7 +76,9 @@ def test_edges_and_arrow_direction(dot, arrows):
 
 
 def test_node_defaults_and_clusters():
-    G = from_dot('digraph { node [shape=box]; a; subgraph cluster_x { label="Group"; node [shape=diamond]; b; c } a -> b }')
+    G = from_dot(
+        'digraph { node [shape=box]; a; subgraph cluster_x { label="Group"; node [shape=diamond]; b; c } a -> b }'
+    )
     assert G.nodes["a"]["shape"] == "rectangle"
     assert G.nodes["b"]["shape"] == G.nodes["c"]["shape"] == "diamond"
     assert G.graph["subgraphs"] == [{"id": "cluster_x", "title": "Group", "nodes": ["b", "c"]}]

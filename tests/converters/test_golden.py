@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from flowparse.converters import from_dot, from_mermaid, read_json, to_dot, to_mermaid
 
 from .conftest import assert_same_graph

@@ -6,8 +6,8 @@ import json
 
 import networkx as nx
 import pytest
-
 from flowparse.converters import SCHEMA_VERSION, from_json, read_json, to_json, write_json
+
 from flowparse.errors import FormatError, InputError
 from flowparse.graph import add_arrow, add_shape, new_graph
 
@@ -47,8 +47,10 @@ def test_write_and_read_file(tmp_path):
         ('{"nodes": [{"id": "a", "shape": "circle", "score": NaN}]}', "score"),
         ('{"nodes": [{"id": "a", "shape": "circle"}], "edges": [{"source": "a", "target": "b"}]}', "'b' is not a node"),
         ('{"nodes": [{"shape": "circle"}]}', "not node-link data"),
-        ('{"graph": {"width": 10, "height": 10}, "nodes": [{"id": "a", "shape": "circle", "bbox": [0, 0, 20, 5]}]}',
-         "outside the 10x10 image"),
+        (
+            '{"graph": {"width": 10, "height": 10}, "nodes": [{"id": "a", "shape": "circle", "bbox": [0, 0, 20, 5]}]}',
+            "outside the 10x10 image",
+        ),
     ],
 )
 def test_bad_json_raises_format_error(text, message):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from flowparse.converters import from_mermaid, to_mermaid
+
 from flowparse.errors import FormatError
 
 
@@ -22,16 +22,28 @@ def nodes(G):
         # a chain makes an edge per link
         ("graph TD\nA --> B --> C", [("A", "B", "", "normal"), ("B", "C", "", "normal")]),
         # & fans in and out
-        ("flowchart LR\nA & B --> C & D", [("A", "C", "", "normal"), ("A", "D", "", "normal"),
-                                           ("B", "C", "", "normal"), ("B", "D", "", "normal")]),
+        (
+            "flowchart LR\nA & B --> C & D",
+            [("A", "C", "", "normal"), ("A", "D", "", "normal"), ("B", "C", "", "normal"), ("B", "D", "", "normal")],
+        ),
         # both label forms
         ("graph TD\nA -->|yes| B\nA -- no --> C", [("A", "B", "yes", "normal"), ("A", "C", "no", "normal")]),
         # quoted labels on links, with a pipe inside
         ('graph TD\nA -->|"a|b"| B', [("A", "B", "a|b", "normal")]),
         # arrow kinds: open, both, dotted, thick, long, circle and cross heads, invisible
-        ("graph TD\nA --- B\nC <--> D\nE -.-> F\nG ==> H\nI ----> J\nK --o L\nM x--x N\nO ~~~ P",
-         [("A", "B", "", "none"), ("C", "D", "", "both"), ("E", "F", "", "normal"), ("G", "H", "", "normal"),
-          ("I", "J", "", "normal"), ("K", "L", "", "normal"), ("M", "N", "", "both"), ("O", "P", "", "none")]),
+        (
+            "graph TD\nA --- B\nC <--> D\nE -.-> F\nG ==> H\nI ----> J\nK --o L\nM x--x N\nO ~~~ P",
+            [
+                ("A", "B", "", "none"),
+                ("C", "D", "", "both"),
+                ("E", "F", "", "normal"),
+                ("G", "H", "", "normal"),
+                ("I", "J", "", "normal"),
+                ("K", "L", "", "normal"),
+                ("M", "N", "", "both"),
+                ("O", "P", "", "none"),
+            ],
+        ),
         # dotted and thick links with text
         ("graph TD\nA -. maybe .-> B\nC == sure ==> D", [("A", "B", "maybe", "normal"), ("C", "D", "sure", "normal")]),
         # ; separates statements; %% comments are dropped, also after a statement
@@ -70,7 +82,7 @@ def test_links(text, expected_edges):
         ("A[\\Inv/]", "trapezoid_alt", "Inv"),
         ('A@{ shape: doc, label: "Report" }', "document", "Report"),
         ("A@{ shape: diam }", "diamond", "A"),
-        ("A@{\n  shape: cyl\n  label: \"Multi-line props\"\n}", "cylinder", "Multi-line props"),
+        ('A@{\n  shape: cyl\n  label: "Multi-line props"\n}', "cylinder", "Multi-line props"),
         ('A["Quoted [brackets] (parens)"]', "rectangle", "Quoted [brackets] (parens)"),
         ('A["`**markdown**`"]', "rectangle", "**markdown**"),
         ("A[one<br>two<br/>three]", "rectangle", "one\ntwo\nthree"),
@@ -93,7 +105,8 @@ def test_later_declaration_sets_shape_of_earlier_reference():
 
 def test_subgraphs_keep_members_and_are_recorded():
     G = from_mermaid(
-        'flowchart TB\nsubgraph outer ["Outer box"]\n  A --> B\n  subgraph inner\n    C\n  end\nend\nsubgraph "Quoted title"\n D\nend\nA --> D'
+        'flowchart TB\nsubgraph outer ["Outer box"]\n  A --> B\n  subgraph inner\n    C\n  end\nend\n'
+        'subgraph "Quoted title"\n D\nend\nA --> D'
     )
     assert G.graph["direction"] == "TD"
     subs = {s["id"]: s for s in G.graph["subgraphs"]}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from flowparse.converters import to_dot, to_mermaid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowparse.converters import to_dot, to_mermaid
 from flowparse.graph import ARROWS, SHAPES, add_arrow, add_shape, new_graph
 
 from .conftest import HOSTILE_TEXTS, flowcharts

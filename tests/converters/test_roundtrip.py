@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from flowparse.converters import from_dot, from_json, from_mermaid, to_dot, to_json, to_mermaid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from flowparse.converters import from_dot, from_json, from_mermaid, to_dot, to_json, to_mermaid
 
 from .conftest import assert_same_graph, flowcharts  # noqa: F401  (importlib mode: package-relative)
 

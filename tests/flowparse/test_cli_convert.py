@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flowparse.converters import from_dot, from_mermaid, read_json
 
 from flowparse import __version__
 from flowparse.cli import main
-from flowparse.converters import from_dot, from_mermaid, read_json
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "graphs"
 ORDER = str(FIXTURES / "order.json")

@@ -31,7 +31,12 @@ def test_helpers_build_a_valid_graph():
     G = validate_graph(valid_graph())
     assert list(G.nodes) == ["n0", "n1"]
     assert G.nodes["n0"] == {"shape": "diamond", "text": "ok?", "score": 0.9, "bbox": (10.0, 10.0, 50.0, 40.0)}
-    assert G.edges["n0", "n1"] == {"label": "yes", "arrow": "normal", "score": 1.0, "points": [(30.0, 40.0), (30.0, 60.0)]}
+    assert G.edges["n0", "n1"] == {
+        "label": "yes",
+        "arrow": "normal",
+        "score": 1.0,
+        "points": [(30.0, 40.0), (30.0, 60.0)],
+    }
 
 
 def test_ids_skip_taken_names():
@@ -77,7 +82,10 @@ def break_graph(mutate):
         (lambda G: G.edges["n0", "n1"].update(points=[(1, 2, 3)]), "points must be a list"),
         (lambda G: G.graph.update(width=0), "'width' must be a positive number"),
         (lambda G: G.graph.update(source=None), "'source' must be a string"),
-        (lambda G: G.graph.update(subgraphs=[{"id": "s", "title": "", "nodes": ["zz"]}]), "subgraph 's': 'zz' is not a node"),
+        (
+            lambda G: G.graph.update(subgraphs=[{"id": "s", "title": "", "nodes": ["zz"]}]),
+            "subgraph 's': 'zz' is not a node",
+        ),
         (lambda G: G.graph.update(subgraphs=[{"id": "s"}]), "needs a string id"),
     ],
 )
@@ -99,8 +107,15 @@ def test_graphs_without_geometry_are_valid():
 
 @pytest.mark.parametrize(
     "name, shape",
-    [("diamond", "diamond"), ("Decision", "diamond"), ("rounded rectangle", "rounded_rectangle"),
-     ("double-circle", "double_circle"), ("database", "cylinder"), ("blob", "other"), ("", "other")],
+    [
+        ("diamond", "diamond"),
+        ("Decision", "diamond"),
+        ("rounded rectangle", "rounded_rectangle"),
+        ("double-circle", "double_circle"),
+        ("database", "cylinder"),
+        ("blob", "other"),
+        ("", "other"),
+    ],
 )
 def test_canonical_shape(name, shape):
     assert canonical_shape(name) == shape

@@ -12,8 +12,13 @@ HEAVY = ("torch", "transformers", "peft", "deepspeed", "cv2", "rapidocr", "onnxr
 
 @pytest.mark.parametrize(
     "statement",
-    ["import flowparse", "import flowparse.converters", "import flowparse.cli", "import flowparse.training",
-     "from flowparse.converters import to_mermaid, to_json, to_dot"],
+    [
+        "import flowparse",
+        "import flowparse.converters",
+        "import flowparse.cli",
+        "import flowparse.training",
+        "from flowparse.converters import to_mermaid, to_json, to_dot",
+    ],
 )
 def test_import_pulls_in_no_heavy_engine(statement):
     code = f"import sys; {statement}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
