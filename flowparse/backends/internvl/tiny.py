@@ -23,10 +23,12 @@ INTERNVL_SPECIAL_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad
 #: The file next to a checkpoint's config.json that records our chat template and tiling.
 FLOWPARSE_CONFIG = "flowparse_internvl.json"
 
-#: Chat markers of each LLM family: (pad / end of text, beginning of sequence or None, chat markers).
+#: Special tokens of each LLM family: (pad / end of text, beginning of sequence or None, chat
+#: markers, the chat's end-of-turn token).
 _LLM_TOKENS = {
-    "qwen2": ("<|endoftext|>", None, ("<|im_start|>", "<|im_end|>")),
-    "llama": ("</s>", "<s>", ("<|im_start|>", "<|im_end|>")),
+    "qwen2": ("<|endoftext|>", None, ("<|im_start|>", "<|im_end|>"), "<|im_end|>"),
+    "llama": ("</s>", "<s>", ("<|im_start|>", "<|im_end|>"), "<|im_end|>"),
+    "phi3": ("<|endoftext|>", "<s>", ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>"), "<|end|>"),
 }
 
 
@@ -58,7 +60,7 @@ def build_tiny_tokenizer(llm: str = "qwen2", vocab_size: int = 600, seed: int = 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    pad, bos, chat = _LLM_TOKENS[llm]
+    pad, bos, chat, end_of_turn = _LLM_TOKENS[llm]
     base_special = [pad] + ([bos] if bos else []) + list(chat)
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -77,7 +79,7 @@ def build_tiny_tokenizer(llm: str = "qwen2", vocab_size: int = 600, seed: int = 
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         pad_token=pad,
-        eos_token=chat[1],
+        eos_token=end_of_turn,
         bos_token=bos,
         padding_side="left",
     )
@@ -85,8 +87,8 @@ def build_tiny_tokenizer(llm: str = "qwen2", vocab_size: int = 600, seed: int = 
     return fast
 
 
-def _tiny_text_config(llm: str, vocab_size: int, hidden: int, layers: int, eos_id: int, pad_id: int):
-    from transformers import LlamaConfig, Qwen2Config
+def _tiny_text_config(llm: str, vocab_size: int, hidden: int, layers: int, eos_id: int, pad_id: int, tie: bool):
+    from transformers import LlamaConfig, Phi3Config, Qwen2Config
 
     common = dict(
         vocab_size=vocab_size,
@@ -98,9 +100,9 @@ def _tiny_text_config(llm: str, vocab_size: int, hidden: int, layers: int, eos_i
         max_position_embeddings=8192,
         eos_token_id=eos_id,
         pad_token_id=pad_id,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
     )
-    return Qwen2Config(**common) if llm == "qwen2" else LlamaConfig(**common)
+    return {"qwen2": Qwen2Config, "llama": LlamaConfig, "phi3": Phi3Config}[llm](**common)
 
 
 def build_tiny_internvl(
@@ -113,12 +115,13 @@ def build_tiny_internvl(
     text_layers: int = 2,
     patch_size: int = 28,
     max_tiles: int = 2,
+    tie_word_embeddings: bool = False,
     seed: int = 0,
 ) -> Path:
     """Write a tiny native InternVL checkpoint to ``out_dir`` and return the path.
 
-    ``llm`` is ``"qwen2"`` (InternVL2-1B's family, Hermes-2 template) or ``"llama"`` (InternLM2 as
-    Llama, InternVL2-2B/8B's family, internlm2-chat template). ``patch_size=28`` gives 64 image
+    ``llm`` is ``"qwen2"`` (InternVL2-1B's family, Hermes-2 template), ``"llama"`` (InternLM2 as
+    Llama, InternVL2-2B/8B's family, internlm2-chat template) or ``"phi3"`` (InternVL2-4B, phi3-chat). ``patch_size=28`` gives 64 image
     tokens per 448 px tile instead of 256, which keeps CPU tests fast; the rest is the real layout.
 
     >>> import tempfile
@@ -146,11 +149,13 @@ def build_tiny_internvl(
     )
     config = InternVLConfig(
         vision_config=vision,
-        text_config=_tiny_text_config(llm, len(tokenizer), text_hidden, text_layers, eos_id, tokenizer.pad_token_id),
+        text_config=_tiny_text_config(
+            llm, len(tokenizer), text_hidden, text_layers, eos_id, tokenizer.pad_token_id, tie_word_embeddings
+        ),
         image_token_id=tokenizer.convert_tokens_to_ids(IMG_CONTEXT),
         image_seq_length=TilingConfig(patch_size=patch_size).tokens_per_tile,
         downsample_ratio=0.5,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie_word_embeddings,
     )
     config.architectures = ["InternVLForConditionalGeneration"]
     torch.manual_seed(seed)
