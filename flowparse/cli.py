@@ -81,5 +81,9 @@ def convert(input_path: str, to_format: str | None, from_format: str | None, out
         fail(e)
 
 
+from flowparse.model_cli import model  # noqa: E402
+
+main.add_command(model)
+
 if __name__ == "__main__":
     main()
