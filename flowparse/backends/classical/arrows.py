@@ -1,0 +1,270 @@
+"""Tracing connectors between shapes: which shapes each line joins, its heads, its polyline.
+
+Connectors are the ink left outside the shapes once text is taken away. Each connected piece
+is joined to the shapes it touches; pieces broken by a label or by dashes are chained across
+short gaps; a line's end is an arrowhead when the ink there is much wider than the line itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from flowparse.backends.classical.page import Page
+
+__all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATIO"]
+
+#: A line end is an arrowhead when the ink there is this many times wider than the line further on
+#: (plain ends measure about 1.0, heads 2.5 to 4; a head half hidden by its shape still about 1.7).
+HEAD_RATIO = 1.55
+
+
+@dataclass
+class Contact:
+    """Where a connector meets shape ``node`` (page coordinates) and whether it has a head there."""
+
+    node: int
+    point: tuple[float, float]
+    head: bool = False
+    head_ratio: float = 1.0
+    gap: bool = False
+
+
+@dataclass
+class Connector:
+    """An arrow between two shapes, traced."""
+
+    source: int
+    target: int
+    arrow: str
+    points: list[tuple[float, float]]
+    score: float
+    label: str = ""
+    label_parts: list[str] = field(default_factory=list)
+
+
+def shape_zones(page: Page, bodies: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    """A page-sized int32 map: shape k's body, grown by a pen width, painted k + 1."""
+    zone = np.zeros((page.height, page.width), np.int32)
+    grow = int(round(page.pen)) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    for k, (x, y, mask) in enumerate(bodies):
+        padded = cv2.copyMakeBorder(mask, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
+        grown = cv2.dilate(padded, kernel)
+        x0, y0 = x - grow, y - grow
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        ex, ey = min(grown.shape[1], page.width - x0), min(grown.shape[0], page.height - y0)
+        view = zone[y0 + sy0 : y0 + ey, x0 + sx0 : x0 + ex]
+        view[grown[sy0:ey, sx0:ex] > 0] = k + 1
+    return zone
+
+
+def trace_connectors(
+    page: Page, zone: np.ndarray, lines: np.ndarray, text_h: float, boxes: list[tuple[float, float, float, float]]
+) -> list[Connector]:
+    """The connectors in ``lines`` (ink outside shapes, text removed) between the zones' shapes."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    contacts = _contacts(zone, labels, n)
+    pieces = _pieces(labels, stats, n, contacts)
+    gap = max(2.5 * text_h, 6 * page.pen, 12.0)
+    chains = _chain(pieces, boxes, gap)
+    radius = max(10.0, 1.3 * text_h, 4 * page.pen)
+    out: list[Connector] = []
+    for members, chain_contacts, gaps in chains:
+        for c in chain_contacts:
+            _mark_head(c, labels, members, radius, page.pen)
+        out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
+    return out
+
+
+def _contacts(zone: np.ndarray, labels: np.ndarray, n: int) -> dict[int, list[Contact]]:
+    """Per line piece, the shapes it touches and the mean point of contact with each."""
+    near = cv2.dilate(zone.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+    ring = (near > 0) & (zone == 0) & (labels > 0)
+    ys, xs = np.nonzero(ring)
+    found: dict[int, list[Contact]] = {}
+    if xs.size == 0:
+        return found
+    keys = labels[ys, xs].astype(np.int64) * 100_000 + near[ys, xs]
+    for key in np.unique(keys):
+        sel = keys == key
+        piece, node = int(key // 100_000), int(key % 100_000) - 1
+        found.setdefault(piece, []).append(Contact(node, (float(xs[sel].mean()), float(ys[sel].mean()))))
+    return found
+
+
+@dataclass
+class _Piece:
+    label: int
+    contacts: list[Contact]
+    ends: list[tuple[float, float]]
+
+
+def _pieces(labels: np.ndarray, stats: np.ndarray, n: int, contacts: dict[int, list[Contact]]) -> list[_Piece]:
+    """Line pieces with their contacts and their loose ends (ends not at a shape)."""
+    pieces = []
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if area < 4:
+            continue
+        mine = contacts.get(i, [])
+        if len(mine) >= 2:
+            pieces.append(_Piece(i, mine, []))
+            continue
+        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i)
+        pts = np.stack([xs + x, ys + y], axis=1).astype(np.float32)
+        if mine:
+            start = np.array(mine[0].point, np.float32)
+            far = pts[np.argmax(((pts - start) ** 2).sum(axis=1))]
+            ends = [tuple(map(float, far))]
+        else:
+            a = pts[np.argmax(((pts - pts.mean(axis=0)) ** 2).sum(axis=1))]
+            b = pts[np.argmax(((pts - a) ** 2).sum(axis=1))]
+            ends = [tuple(map(float, a)), tuple(map(float, b))]
+        pieces.append(_Piece(i, mine, ends))
+    return pieces
+
+
+def _box_distance(p: tuple[float, float], box: tuple[float, float, float, float]) -> float:
+    dx = max(box[0] - p[0], 0.0, p[0] - box[2])
+    dy = max(box[1] - p[1], 0.0, p[1] - box[3])
+    return float(np.hypot(dx, dy))
+
+
+def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int], list[Contact], int]]:
+    """Group pieces joined across short gaps; loose ends near a shape make (weaker) contacts."""
+    parent = list(range(len(pieces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    ends = [(k, e) for k, piece in enumerate(pieces) for e in piece.ends]
+    pairs = []
+    for a in range(len(ends)):
+        for b in range(a + 1, len(ends)):
+            if ends[a][0] != ends[b][0]:
+                d = float(np.hypot(ends[a][1][0] - ends[b][1][0], ends[a][1][1] - ends[b][1][1]))
+                if d <= gap:
+                    pairs.append((d, a, b))
+    used: set[int] = set()
+    joins = 0
+    for d, a, b in sorted(pairs):
+        if a in used or b in used or root(ends[a][0]) == root(ends[b][0]):
+            continue
+        used |= {a, b}
+        parent[root(ends[a][0])] = root(ends[b][0])
+        joins += 1
+    extra: dict[int, list[Contact]] = {}
+    for idx, (k, e) in enumerate(ends):
+        if idx in used or not boxes:
+            continue
+        dist, node = min((_box_distance(e, box), j) for j, box in enumerate(boxes))
+        if dist <= gap and all(c.node != node for c in pieces[k].contacts):
+            extra.setdefault(k, []).append(Contact(node, e, gap=True))
+    groups: dict[int, tuple[list[int], list[Contact], int]] = {}
+    for k, piece in enumerate(pieces):
+        members, contacts, gaps = groups.setdefault(root(k), ([], [], 0))
+        members.append(piece.label)
+        contacts += piece.contacts + extra.get(k, [])
+    out = []
+    for members, contacts, _ in groups.values():
+        out.append((members, contacts, len(members) - 1 + sum(c.gap for c in contacts)))
+    return out
+
+
+def _mark_head(contact: Contact, labels: np.ndarray, members: list[int], radius: float, pen: float) -> None:
+    """An arrowhead: the ink within ``radius`` of the contact is much wider than the line further on."""
+    px, py = contact.point
+    r2 = int(2 * radius) + 2
+    x0, y0 = max(0, int(px) - r2), max(0, int(py) - r2)
+    crop = labels[y0 : int(py) + r2 + 1, x0 : int(px) + r2 + 1]
+    ys, xs = np.nonzero(np.isin(crop, members))
+    if xs.size < 3:
+        return
+    d = np.hypot(xs + x0 - px, ys + y0 - py)
+    near, far = d <= radius, (d > radius) & (d <= 2 * radius)
+    if near.sum() < 3:
+        return
+    pts = np.stack([xs + x0 - px, ys + y0 - py], axis=1).astype(np.float64)
+    axis = pts[near].mean(axis=0)
+    if np.hypot(*axis) < 1e-6:
+        return
+    axis /= np.hypot(*axis)
+    normal = np.array([-axis[1], axis[0]])
+    width_near = _spread(pts[near] @ normal)
+    width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
+    contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
+    contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
+
+
+def _spread(values: np.ndarray) -> float:
+    """Width of a set of projections, robust to a stray pixel."""
+    lo, hi = np.percentile(values, [3, 97])
+    return float(hi - lo + 1)
+
+
+def _connect(contacts: list[Contact], members: list[int], labels: np.ndarray, stats: np.ndarray, gaps: int, pen: float) -> list[Connector]:
+    """Edges of one chain: two shapes make one arrow; fans are split by where the heads are."""
+    by_node: dict[int, Contact] = {}
+    for c in contacts:
+        old = by_node.get(c.node)
+        if old is None or (old.gap and not c.gap) or (c.head and not old.head):
+            by_node[c.node] = c
+    ends = list(by_node.values())
+    if len(ends) < 2:
+        return []
+    base = 0.92 * (0.85**gaps)
+    if len(ends) == 2:
+        return [_arrow(ends[0], ends[1], members, labels, stats, base, pen)]
+    heads = [c for c in ends if c.head]
+    tails = [c for c in ends if not c.head]
+    if len(tails) == 1 and heads:
+        return [_arrow(tails[0], h, members, labels, stats, base * 0.8, pen) for h in heads]
+    if len(heads) == 1 and tails:
+        return [_arrow(t, heads[0], members, labels, stats, base * 0.8, pen) for t in tails]
+    return []  # crossing lines or a bus: too ambiguous to guess
+
+
+def _arrow(a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float) -> Connector:
+    if a.head and not b.head:
+        a, b = b, a
+    if a.head and b.head:
+        kind = "both"
+    elif b.head:
+        kind = "normal"
+    else:
+        kind = "none"
+        if (b.point[1], b.point[0]) < (a.point[1], a.point[0]):
+            a, b = b, a  # no head: read it top to bottom, left to right
+    certainty = min(1.0, min(abs(np.log(max(c.head_ratio, 1e-3) / HEAD_RATIO)) for c in (a, b)) / 0.4)
+    score *= 0.75 + 0.25 * certainty
+    points = _polyline(a.point, b.point, members, labels, stats, pen)
+    return Connector(source=a.node, target=b.node, arrow=kind, points=points, score=float(min(1.0, score)))
+
+
+def _polyline(p: tuple[float, float], q: tuple[float, float], members: list[int], labels: np.ndarray, stats: np.ndarray, pen: float) -> list[tuple[float, float]]:
+    """The line's course from p to q: one side of its outline, simplified (single pieces only)."""
+    if len(members) != 1:
+        return [p, q]
+    i = members[0]
+    x, y, w, h, _ = stats[i]
+    mask = np.where(labels[y : y + h, x : x + w] == i, 255, 0).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return [p, q]
+    contour = max(contours, key=len)[:, 0, :].astype(np.float64) + (x, y)
+    ia = int(np.argmin(((contour - p) ** 2).sum(axis=1)))
+    ib = int(np.argmin(((contour - q) ** 2).sum(axis=1)))
+    lo, hi = sorted((ia, ib))
+    inner, outer = contour[lo : hi + 1], np.concatenate([contour[hi:], contour[: lo + 1]])
+    path = inner if len(inner) <= len(outer) else outer[::-1]
+    if ia > ib:
+        path = path[::-1]
+    simple = cv2.approxPolyDP(path.astype(np.float32).reshape(-1, 1, 2), max(1.5, pen), False)[:, 0, :]
+    middle = [(float(u), float(v)) for u, v in simple[1:-1]]
+    return [p, *middle, q]

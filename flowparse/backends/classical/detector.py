@@ -1,0 +1,169 @@
+"""The classical detector: shapes, text and arrows of a flowchart image, on one CPU core.
+
+Steps: page analysis (:mod:`.page`) -> shapes (:mod:`.shapes`) -> text lines inside shapes and
+free text beside lines (:mod:`.text`) -> one batch through the recogniser (:mod:`.ocr`) ->
+connectors traced between shapes (:mod:`.arrows`) -> labels attached to the nearest arrow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import networkx as nx
+import numpy as np
+
+from flowparse.backends.classical.arrows import Connector, shape_zones, trace_connectors
+from flowparse.backends.classical.ocr import TextReader, get_reader
+from flowparse.backends.classical.page import Page, analyse_page
+from flowparse.backends.classical.shapes import Region, find_shapes, template_mask
+from flowparse.backends.classical.text import TextBlock, free_text_blocks, node_text_lines, text_height
+from flowparse.geometry import clip_box
+from flowparse.graph import add_arrow, add_shape, new_graph
+
+__all__ = ["detect", "attach_arrows", "MAX_SIDE"]
+
+#: Longer sides are scaled down to this before analysis (speed; charts stay legible at it).
+MAX_SIDE = 2000
+#: Text height assumed when no shape holds any text, for ~1000 px charts.
+DEFAULT_TEXT_HEIGHT = 14.0
+
+
+def detect(rgb: np.ndarray, *, source: str = "", reader: TextReader | None = None, labels: bool = True) -> nx.DiGraph:
+    """The flowchart graph of an RGB uint8 image (boxes in the image's own pixels).
+
+    >>> G = detect(np.full((100, 100, 3), 255, np.uint8))   # doctest: +SKIP
+    >>> G.number_of_nodes()                                 # doctest: +SKIP
+    0
+    """
+    height, width = rgb.shape[:2]
+    page, scale = _page_at_working_size(rgb)
+    reader = reader or get_reader()
+    regions = find_shapes(page)
+    texts, line_boxes = _read_node_texts(page, regions, reader)
+    text_h = text_height(line_boxes, DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000)
+    G = new_graph(width, height, source=source, backend="classical")
+    for region, text in zip(regions, texts):
+        box = clip_box([v / scale for v in region.bbox], width, height)
+        add_shape(G, region.shape, box, text, score=_node_score(region))
+    bodies = [(r.x, r.y, r.mask) for r in regions]
+    _add_connectors(G, page, bodies, text_h, reader if labels else None, scale)
+    return G
+
+
+def attach_arrows(image, G: nx.DiGraph, *, reader: TextReader | None = None, labels: bool = True) -> nx.DiGraph:
+    """Trace the connectors between the nodes already in ``G`` (boxes and shapes) and add them.
+
+    For detectors that find shapes but not arrows (a grounding model asked for shapes only).
+    ``image`` is anything :func:`flowparse.images.load_image` takes; ``G`` is changed and returned.
+
+    >>> G = attach_arrows("chart.png", shapes_only_graph)   # doctest: +SKIP
+    >>> G.number_of_edges()                                 # doctest: +SKIP
+    5
+    """
+    from flowparse.images import load_image
+
+    pil, _ = load_image(image)
+    rgb = np.asarray(pil)
+    page, scale = _page_at_working_size(rgb)
+    nodes = [n for n, d in G.nodes(data=True) if d.get("bbox")]
+    bodies = []
+    for n in nodes:
+        x1, y1, x2, y2 = (v * scale for v in G.nodes[n]["bbox"])
+        x, y = int(math.floor(x1)), int(math.floor(y1))
+        w, h = max(2, int(math.ceil(x2)) - x), max(2, int(math.ceil(y2)) - y)
+        bodies.append((x, y, template_mask(G.nodes[n].get("shape", "rectangle"), w, h)))
+    text_h = DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000
+    sub = new_graph(G.graph.get("width"), G.graph.get("height"))
+    for k, n in enumerate(nodes):
+        add_shape(sub, "rectangle", G.nodes[n]["bbox"], node_id=f"k{k}")
+    _add_connectors(sub, page, bodies, text_h, (reader or get_reader()) if labels else None, scale)
+    for u, v, data in sub.edges(data=True):
+        add_arrow(G, nodes[int(u[1:])], nodes[int(v[1:])], **data)
+    return G
+
+
+def _page_at_working_size(rgb: np.ndarray) -> tuple[Page, float]:
+    scale = min(1.0, MAX_SIDE / max(rgb.shape[:2]))
+    if scale < 1.0:
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return analyse_page(np.ascontiguousarray(rgb)), scale
+
+
+def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> tuple[list[str], list]:
+    crops, owners, boxes = [], [], []
+    for k, region in enumerate(regions):
+        for crop, box in node_text_lines(page, region):
+            crops.append(crop)
+            owners.append(k)
+            boxes.append(box)
+    read = reader.read(crops)
+    lines: list[list[str]] = [[] for _ in regions]
+    kept_boxes = []
+    for k, (text, conf), box in zip(owners, read, boxes):
+        if text and conf >= 0.3:
+            lines[k].append(text)
+            kept_boxes.append(box)
+    return ["\n".join(parts) for parts in lines], kept_boxes
+
+
+def _node_score(region: Region) -> float:
+    """Template fit mapped to [0, 1]: 0.6 IoU (a blob) is 0, a perfect fit 0.98."""
+    return float(min(0.98, max(0.01, (region.fit - 0.6) / 0.4 * 0.98)))
+
+
+def _add_connectors(G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float) -> None:
+    nodes = list(G.nodes)
+    zone = shape_zones(page, bodies)
+    free = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
+    touching = _touching_labels(free, zone)
+    blocks = free_text_blocks(page, free, touching, text_h) if reader is not None else []
+    lines = free.copy()
+    for block in blocks:
+        lines[block.pixels[:, 1], block.pixels[:, 0]] = 0
+    boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
+    connectors = trace_connectors(page, zone, lines, text_h, boxes)
+    if blocks:
+        _attach_labels(connectors, blocks, reader, text_h)
+    for c in sorted(connectors, key=lambda c: -c.score):
+        u, v = nodes[c.source], nodes[c.target]
+        if u == v or G.has_edge(u, v) or (c.arrow != "normal" and G.has_edge(v, u)):
+            continue
+        points = [(x / scale, y / scale) for x, y in c.points]
+        add_arrow(G, u, v, label=c.label, arrow=c.arrow, score=c.score, points=points)
+
+
+def _touching_labels(free: np.ndarray, zone: np.ndarray) -> np.ndarray:
+    """Per component of ``free``, whether it touches a shape (used to tell letters from lines)."""
+    n, labels = cv2.connectedComponents(free, connectivity=8)
+    near = cv2.dilate(np.where(zone > 0, 255, 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    flags = np.zeros(n, bool)
+    flags[np.unique(labels[near & (labels > 0)])] = True
+    return flags
+
+
+def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], reader: TextReader, text_h: float) -> None:
+    """Each text block goes to the nearest arrow within reach (about two text heights)."""
+    crops = [line for b in blocks for line in b.lines]
+    read = iter(reader.read(crops))
+    for block in blocks:
+        parts = [t for t, conf in (next(read) for _ in block.lines) if t and conf >= 0.5]
+        if not parts or not connectors:
+            continue
+        cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
+        reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
+        dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
+        if dist <= reach:
+            c = connectors[best]
+            c.label = " ".join(filter(None, [c.label, " ".join(parts)]))
+
+
+def _polyline_distance(p: tuple[float, float], points: Sequence[tuple[float, float]]) -> float:
+    best = math.inf
+    for (ax, ay), (bx, by) in zip(points, points[1:]):
+        dx, dy = bx - ax, by - ay
+        t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / (dx * dx + dy * dy)))
+        best = min(best, math.hypot(p[0] - ax - t * dx, p[1] - ay - t * dy))
+    return best

@@ -1,0 +1,76 @@
+"""Page analysis: background colour, ink and tint masks, pen width and text height.
+
+Everything later is measured against these: a stroke is "thin" relative to the pen width, a
+blob is "small" relative to the text height, so one set of rules serves 600 px screenshots and
+2000 px scans alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["Page", "analyse_page", "INK_CONTRAST", "TINT_CONTRAST"]
+
+#: A pixel is ink (strokes, text, dark fills) when a channel differs this much from the page.
+INK_CONTRAST = 60
+#: A pixel is tinted (light fills too) at this smaller difference; below it, JPEG noise and shadows.
+TINT_CONTRAST = 14
+
+
+@dataclass
+class Page:
+    """One image and the masks every detector step shares (uint8 masks hold 0 or 255)."""
+
+    rgb: np.ndarray
+    background: np.ndarray
+    diff: np.ndarray
+    ink: np.ndarray
+    tint: np.ndarray
+    pen: float
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[1]
+
+
+def analyse_page(rgb: np.ndarray) -> Page:
+    """Masks and measures of an RGB uint8 page.
+
+    >>> page = analyse_page(np.full((20, 30, 3), 255, np.uint8))
+    >>> int(page.ink.max()), page.background.tolist()
+    (0, [255, 255, 255])
+    """
+    background = _background_colour(rgb)
+    diff = np.abs(rgb.astype(np.int16) - background.astype(np.int16)).max(axis=2).astype(np.uint8)
+    ink = np.where(diff > INK_CONTRAST, 255, 0).astype(np.uint8)
+    tint = np.where(diff > TINT_CONTRAST, 255, 0).astype(np.uint8)
+    return Page(rgb=rgb, background=background, diff=diff, ink=ink, tint=tint, pen=_pen_width(ink))
+
+
+def _background_colour(rgb: np.ndarray) -> np.ndarray:
+    """The commonest colour of the image border (charts sit on a page that reaches the edge)."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).reshape(-1, 3)
+    quantised = (border // 8).astype(np.int32)
+    keys = quantised[:, 0] * 1024 + quantised[:, 1] * 32 + quantised[:, 2]
+    values, counts = np.unique(keys, return_counts=True)
+    mode = values[np.argmax(counts)]
+    return np.median(border[keys == mode], axis=0).astype(np.uint8)
+
+
+def _pen_width(ink: np.ndarray) -> float:
+    """Typical stroke width: twice the distance-to-page on the ridge of the ink, median."""
+    if not ink.any():
+        return 1.0
+    dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (ink > 0)
+    values = dist[ridge]
+    if values.size == 0:
+        return 1.0
+    return float(max(1.0, 2.0 * np.median(values) - 1.0))

@@ -1,0 +1,407 @@
+"""Finding the shapes of a chart and naming them with the canonical shapes.
+
+Two kinds of region make a shape: the *interior* of a closed outline (a part of the page fenced
+in by ink) and a *solid* blob (a filled shape, with or without outline, found by opening the
+tint mask with a disc wider than any pen, which erases lines and text). Multi-part outlines are
+put back together (a cylinder's lid and body, a subroutine's side bars, a double circle's rings),
+and each region is named by the canonical shape whose template overlaps it best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from flowparse.backends.classical.page import Page
+
+__all__ = ["Region", "find_shapes", "classify_mask", "template_mask"]
+
+#: Side of the square grid regions are compared with templates on.
+GRID = 48
+#: Regions smaller than this many pixels (at about 1000 px per side) are letter holes and specks.
+MIN_AREA = 180
+
+
+@dataclass
+class Region:
+    """A shape found on the page: its body mask (outline included) and what it looks like."""
+
+    x: int
+    y: int
+    mask: np.ndarray
+    hollow: bool
+    fill: tuple[int, int, int] = (255, 255, 255)
+    shape: str = "other"
+    fit: float = 0.0
+    parts: list[str] = field(default_factory=list)
+    inner: Region | None = None
+
+    @property
+    def text_mask(self) -> np.ndarray:
+        """Where this shape's text may be: inside the inner ring of a double outline."""
+        if self.inner is None:
+            return self.mask
+        out = np.zeros_like(self.mask)
+        dx, dy = self.inner.x - self.x, self.inner.y - self.y
+        out[dy : dy + self.inner.h, dx : dx + self.inner.w] = self.inner.mask[: self.h - dy, : self.w - dx]
+        return out
+
+    @property
+    def w(self) -> int:
+        return self.mask.shape[1]
+
+    @property
+    def h(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+    @property
+    def area(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    def paste(self, canvas: np.ndarray, value: int = 255) -> None:
+        """Draw this body into a page-sized mask."""
+        view = canvas[self.y : self.y + self.h, self.x : self.x + self.w]
+        view[self.mask > 0] = value
+
+
+def find_shapes(page: Page) -> list[Region]:
+    """The shapes on ``page``, named and scored, outlines and fills alike.
+
+    >>> from flowparse.backends.classical.page import analyse_page
+    >>> img = np.full((120, 200, 3), 255, np.uint8)
+    >>> _ = cv2.rectangle(img, (40, 30), (160, 90), (0, 0, 0), 2)
+    >>> [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
+    [('rectangle', (39, 29, 162, 92))]
+    """
+    regions = _interiors(page)
+    regions += [s for s in _solids(page) if not any(_iou(s, r) > 0.5 for r in regions)]
+    regions = _resolve_nesting(regions)
+    for region in regions:
+        region.shape, region.fit = classify_mask(region.mask, hollow=region.hollow, pen=page.pen)
+    regions = _join_parts(regions, page.pen)
+    for region in regions:
+        if region.parts == ["outer", "inner"] and region.shape in ("circle", "ellipse"):
+            region.shape = "double_circle"
+    return sorted(regions, key=lambda r: (r.y, r.x))
+
+
+def _interiors(page: Page) -> list[Region]:
+    """Regions of page fenced in by ink, grown by one pen width to cover their outline."""
+    free = cv2.bitwise_not(page.ink)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    H, W = free.shape
+    grow = max(1, int(round(page.pen)))
+    regions = []
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if area < MIN_AREA or w < 8 or h < 8 or x == 0 or y == 0 or x + w >= W or y + h >= H:
+            continue
+        x0, y0 = max(0, x - grow - 1), max(0, y - grow - 1)
+        x1, y1 = min(W, x + w + grow + 1), min(H, y + h + grow + 1)
+        inside = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
+        inside = _repair_notches(_fill_holes(inside), page.ink[y0:y1, x0:x1], grow)
+        body = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+        fill = _median_colour(page.rgb[y0:y1, x0:x1], (labels[y0:y1, x0:x1] == i))
+        regions.append(_crop_region(body, x0, y0, hollow=True, fill=fill))
+    return regions
+
+
+def _solids(page: Page) -> list[Region]:
+    """Filled shapes: tinted blobs that survive an opening wider than any pen."""
+    # Wider than any pen and than an arrowhead's inscribed circle, narrower than any shape.
+    k = max(int(2 * page.pen + 4), 11) | 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    opened = cv2.morphologyEx(page.tint, cv2.MORPH_OPEN, disc)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    H, W = opened.shape
+    regions = []
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if area < MIN_AREA * 2 or w < 10 or h < 8:
+            continue
+        x0, y0, x1, y1 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
+        core = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
+        # Opening rounds corners off; take back the tint within reach of the core.
+        body = _fill_holes(cv2.bitwise_and(page.tint[y0:y1, x0:x1], cv2.dilate(core, disc)))
+        fill = _median_colour(page.rgb[y0:y1, x0:x1], core > 0)
+        regions.append(_crop_region(body, x0, y0, hollow=False, fill=fill))
+    return regions
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(mask)
+    cv2.drawContours(out, contours, -1, 255, cv2.FILLED)
+    return out
+
+
+def _repair_notches(inside: np.ndarray, ink: np.ndarray, pen: int) -> np.ndarray:
+    """Give back the bites text touching the outline takes out of an interior.
+
+    Ink inside the convex hull (kept a pen width away from the outline) belongs to the shape.
+    """
+    points = cv2.findNonZero(inside)
+    if points is None:
+        return inside
+    hull = np.zeros_like(inside)
+    cv2.fillConvexPoly(hull, cv2.convexHull(points), 255)
+    hull = cv2.erode(hull, np.ones((2 * pen + 1, 2 * pen + 1), np.uint8))
+    return _fill_holes(cv2.bitwise_or(inside, cv2.bitwise_and(ink, hull)))
+
+
+def _crop_region(body: np.ndarray, x0: int, y0: int, *, hollow: bool, fill: tuple) -> Region:
+    x, y, w, h = cv2.boundingRect(body)
+    return Region(x=int(x0 + x), y=int(y0 + y), mask=body[y : y + h, x : x + w].copy(), hollow=hollow, fill=fill)
+
+
+def _median_colour(rgb: np.ndarray, where: np.ndarray) -> tuple[int, int, int]:
+    pixels = rgb[where]
+    if pixels.size == 0:
+        return (255, 255, 255)
+    return tuple(int(v) for v in np.median(pixels, axis=0))
+
+
+def _intersection(a: Region, b: Region) -> int:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    if x1 <= x0 or y1 <= y0:
+        return 0
+    ma = a.mask[y0 - a.y : y1 - a.y, x0 - a.x : x1 - a.x]
+    mb = b.mask[y0 - b.y : y1 - b.y, x0 - b.x : x1 - b.x]
+    return int(np.count_nonzero((ma > 0) & (mb > 0)))
+
+
+def _iou(a: Region, b: Region) -> float:
+    inter = _intersection(a, b)
+    return inter / max(1, a.area + b.area - inter) if inter else 0.0
+
+
+def _overlap(a: Region, b: Region) -> float:
+    """Intersection over the smaller body."""
+    inter = _intersection(a, b)
+    return inter / max(1, min(a.area, b.area)) if inter else 0.0
+
+
+def _contains(outer: Region, inner: Region, slack: int = 2) -> bool:
+    return (
+        inner.x >= outer.x - slack
+        and inner.y >= outer.y - slack
+        and inner.x + inner.w <= outer.x + outer.w + slack
+        and inner.y + inner.h <= outer.y + outer.h + slack
+        and inner.area < outer.area
+    )
+
+
+def _resolve_nesting(regions: list[Region]) -> list[Region]:
+    """Inner rings make double circles; small insides are letter holes; big outsides are frames."""
+    regions = sorted(regions, key=lambda r: -r.area)
+    dropped: set[int] = set()
+    for i, outer in enumerate(regions):
+        if i in dropped:
+            continue
+        inside = [j for j in range(i + 1, len(regions)) if j not in dropped and _contains(outer, regions[j])]
+        for j in inside:
+            inner = regions[j]
+            ratio = inner.area / outer.area
+            concentric = abs((inner.x + inner.w / 2) - (outer.x + outer.w / 2)) < 0.1 * outer.w and abs(
+                (inner.y + inner.h / 2) - (outer.y + outer.h / 2)
+            ) < 0.1 * outer.h
+            if ratio >= 0.45 and concentric and not outer.parts:
+                outer.parts = ["outer", "inner"]
+                outer.inner = inner
+                dropped.add(j)
+            elif ratio < 0.08 or inner.area < 4 * MIN_AREA:
+                dropped.add(j)  # a letter's hole, or a decoration drawn inside the shape
+        big = [j for j in inside if j not in dropped]
+        if big:
+            dropped.add(i)  # a frame or cluster box around other shapes, not a node itself
+    return [r for k, r in enumerate(regions) if k not in dropped]
+
+
+# --- naming shapes by their best template -------------------------------------------------------
+
+#: Tie-breaking penalty: a simpler shape wins unless a fancier one fits clearly better.
+_PENALTY = {"rectangle": 0.0, "ellipse": 0.0, "diamond": 0.0, "rounded_rectangle": 0.006, "stadium": 0.004}
+
+
+def classify_mask(mask: np.ndarray, *, hollow: bool = True, pen: float = 1.0) -> tuple[str, float]:
+    """The canonical shape whose template best matches ``mask`` (a body crop) and the match IoU.
+
+    >>> m = np.zeros((40, 80), np.uint8); _ = cv2.fillPoly(m, [np.array([[40, 0], [79, 20], [40, 39], [0, 20]])], 255)
+    >>> name, fit = classify_mask(m); name, fit > 0.9
+    ('diamond', True)
+    """
+    h, w = mask.shape
+    grid = (cv2.resize(mask, (GRID, GRID), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8)
+    best, best_score, best_fit = "other", -1.0, 0.0
+    for name, template in _templates(w, h):
+        inter = np.count_nonzero(grid & template)
+        fit = inter / max(1, np.count_nonzero(grid | template))
+        score = fit - _PENALTY.get(name, 0.01)
+        if score > best_score:
+            best, best_score, best_fit = name, score, fit
+    if best == "ellipse" and 0.85 <= w / max(1, h) <= 1.18:
+        best = "circle"
+    if best_fit < 0.75:
+        best = "other"
+    return best, float(best_fit)
+
+
+_TEMPLATE_CACHE: dict[tuple[int, int], list] = {}
+
+
+def _templates(w: int, h: int) -> list[tuple[str, np.ndarray]]:
+    """Templates on the grid for a w x h box (radii depend on the aspect; cached by rounded aspect)."""
+    aspect = max(0.1, min(10.0, w / max(1, h)))
+    key = (round(aspect * 8), 0)
+    if key not in _TEMPLATE_CACHE:
+        _TEMPLATE_CACHE[key] = list(_draw_templates(round(aspect * 8) / 8))
+    return _TEMPLATE_CACHE[key]
+
+
+def _poly(points) -> np.ndarray:
+    t = np.zeros((GRID, GRID), np.uint8)
+    pts = np.array([[round(x * (GRID - 1)), round(y * (GRID - 1))] for x, y in points], np.int32)
+    cv2.fillPoly(t, [pts], 1)
+    return t
+
+
+def _rounded(rx: float, ry: float) -> np.ndarray:
+    """A rounded rectangle with corner radii rx, ry as fractions of the grid."""
+    t = np.zeros((GRID, GRID), np.uint8)
+    g = GRID - 1
+    ax, ay = max(0.5, rx * g), max(0.5, ry * g)
+    cv2.rectangle(t, (int(round(ax)), 0), (int(round(g - ax)), g), 1, cv2.FILLED)
+    cv2.rectangle(t, (0, int(round(ay))), (g, int(round(g - ay))), 1, cv2.FILLED)
+    for cx, cy in ((ax, ay), (g - ax, ay), (ax, g - ay), (g - ax, g - ay)):
+        cv2.ellipse(t, (int(round(cx)), int(round(cy))), (int(round(ax)), int(round(ay))), 0, 0, 360, 1, cv2.FILLED)
+    return t
+
+
+def _draw_templates(aspect: float):
+    g = GRID - 1
+    yield "rectangle", np.ones((GRID, GRID), np.uint8)
+    ellipse = np.zeros((GRID, GRID), np.uint8)
+    cv2.ellipse(ellipse, (int(g / 2), int(g / 2)), (int(round(g / 2)), int(round(g / 2))), 0, 0, 360, 1, cv2.FILLED)
+    yield "ellipse", ellipse
+    yield "diamond", _poly([(0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5)])
+    # Corner radius as a fraction of the short side; x and y fractions differ with the aspect.
+    short_over_w, short_over_h = min(1.0, 1 / aspect), min(1.0, aspect)
+    for r in (0.1, 0.15, 0.2, 0.27, 0.35):
+        yield "rounded_rectangle", _rounded(r * short_over_w, r * short_over_h)
+    if aspect > 1.05:
+        yield "stadium", _rounded(0.5 * short_over_w, 0.5)
+    elif aspect < 0.95:
+        yield "stadium", _rounded(0.5, 0.5 * short_over_h)
+    for k in (0.06, 0.1, 0.15, 0.2, 0.26, 0.33):
+        yield "hexagon", _poly([(k, 0), (1 - k, 0), (1, 0.5), (1 - k, 1), (k, 1), (0, 0.5)])
+        yield "parallelogram", _poly([(k, 0), (1, 0), (1 - k, 1), (0, 1)])
+        yield "parallelogram_alt", _poly([(0, 0), (1 - k, 0), (1, 1), (k, 1)])
+        yield "trapezoid", _poly([(k, 0), (1 - k, 0), (1, 1), (0, 1)])
+        yield "trapezoid_alt", _poly([(0, 0), (1, 0), (1 - k, 1), (k, 1)])
+        yield "asymmetric", _poly([(0, 0), (1, 0), (1, 1), (0, 1), (k * 1.2, 0.5)])
+    xs = np.linspace(0, 1, 25)
+    arc = np.sqrt(np.clip(1 - (2 * xs - 1) ** 2, 0, 1))
+    for c in (0.06, 0.1, 0.15, 0.2):
+        # Outlined cylinders show their body (lid arc on top), filled ones the whole outline.
+        body = [(x, c * a) for x, a in zip(xs, arc)] + [(x, 1 - c + c * a) for x, a in zip(xs[::-1], arc[::-1])]
+        yield "cylinder", _poly(body)
+        whole = [(x, c * (1 - a)) for x, a in zip(xs, arc)] + [(x, 1 - c + c * a) for x, a in zip(xs[::-1], arc[::-1])]
+        yield "cylinder", _poly(whole)
+    for a in (0.07, 0.11, 0.15):
+        bottom = [(x, 1 - a + a * np.sin(2 * np.pi * x)) for x in xs]
+        yield "document", _poly([(0, 0), (1, 0), *bottom[::-1]])
+
+
+# --- multi-part outlines ------------------------------------------------------------------------
+
+
+def _join_parts(regions: list[Region], pen: float) -> list[Region]:
+    """Merge regions that share a long stroke: a cylinder's lid, a subroutine's side bars.
+
+    A region sharing long strokes with others but matching no pattern is page fenced in by
+    connectors (a loop between shapes), not a shape: it is dropped.
+    """
+    touching = _touching_pairs(regions, pen)
+    merged: set[int] = set()
+    out: list[Region] = []
+    for i, region in enumerate(regions):
+        if i in merged:
+            continue
+        neighbours = [j for a, b in touching for j in ((b,) if a == i else (a,) if b == i else ()) if j not in merged]
+        lid = next((j for j in neighbours if _is_lid(regions[j], region, pen)), None)
+        bars = [j for j in neighbours if _is_side_bar(regions[j], region, pen)]
+        if lid is not None:
+            out.append(_union(region, regions[lid], "cylinder", [region, regions[lid]]))
+            merged |= {i, lid}
+        elif len(bars) >= 2:
+            out.append(_union(region, regions[bars[0]], "subroutine", [region] + [regions[j] for j in bars], more=[regions[j] for j in bars[1:]]))
+            merged |= {i, *bars}
+    rest = [r for k, r in enumerate(regions) if k not in merged]
+    fenced = {k for k, r in enumerate(rest) if _fenced_in(k, rest, pen)}
+    return out + [r for k, r in enumerate(rest) if k not in fenced]
+
+
+def _touching_pairs(regions: list[Region], pen: float) -> list[tuple[int, int]]:
+    pairs = []
+    for i in range(len(regions)):
+        for j in range(i + 1, len(regions)):
+            if _intersection(regions[i], regions[j]) >= 4 * max(1.0, pen):
+                pairs.append((i, j))
+    return pairs
+
+
+def _is_lid(lid: Region, body: Region, pen: float) -> bool:
+    """The lens-shaped top of a cylinder: as wide as the body, much flatter, sitting on it."""
+    slack = 2 * pen + 3
+    return (
+        abs(lid.x - body.x) <= slack
+        and abs(lid.x + lid.w - body.x - body.w) <= slack
+        and lid.h < 0.6 * body.h
+        and lid.y < body.y + 0.3 * lid.h
+    )
+
+
+def _is_side_bar(bar: Region, body: Region, pen: float) -> bool:
+    """A subroutine's narrow side panel: as tall as the body, much narrower, beside it."""
+    slack = 2 * pen + 3
+    return abs(bar.y - body.y) <= slack and abs(bar.y + bar.h - body.y - body.h) <= slack and bar.w < 0.3 * body.w
+
+
+def _union(a: Region, b: Region, shape: str, parts: list[Region], more: list[Region] = ()) -> Region:
+    members = [a, b, *more]
+    x0, y0 = min(r.x for r in members), min(r.y for r in members)
+    x1, y1 = max(r.x + r.w for r in members), max(r.y + r.h for r in members)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for r in members:
+        mask[r.y - y0 : r.y - y0 + r.h, r.x - x0 : r.x - x0 + r.w] |= r.mask
+    mask = _fill_holes(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))
+    fit = float(np.mean([r.fit for r in parts]))
+    return Region(x=x0, y=y0, mask=mask, hollow=a.hollow, fill=a.fill, shape=shape, fit=fit, parts=[shape])
+
+
+def _fenced_in(k: int, regions: list[Region], pen: float) -> bool:
+    """A region sharing long strokes with two or more shapes, or fitting no shape, while touching one."""
+    mine = regions[k]
+    shared = [j for j in range(len(regions)) if j != k and _intersection(mine, regions[j]) >= 4 * max(1.0, pen)]
+    if len(shared) >= 2:
+        return True
+    return bool(shared) and mine.fit < min(0.85, regions[shared[0]].fit)
+
+
+def template_mask(shape: str, w: int, h: int) -> np.ndarray:
+    """A w x h uint8 mask (0/255) of the canonical ``shape`` filling its box (for given boxes).
+
+    >>> int(template_mask("diamond", 20, 10)[0, 0]), int(template_mask("diamond", 20, 10)[5, 10])
+    (0, 255)
+    """
+    aspect = max(0.1, min(10.0, w / max(1, h)))
+    wanted = {"circle": "ellipse", "double_circle": "ellipse", "subroutine": "rectangle"}.get(shape, shape)
+    grid = next((t for name, t in _draw_templates(aspect) if name == wanted), np.ones((GRID, GRID), np.uint8))
+    return (cv2.resize(grid * 255, (w, h), interpolation=cv2.INTER_NEAREST) > 127).astype(np.uint8) * 255

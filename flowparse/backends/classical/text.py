@@ -1,0 +1,119 @@
+"""Where the text is: lines inside each shape, and free-standing labels beside connectors.
+
+Text is cut out as line crops for the recogniser (:mod:`.ocr`): inside a shape, the ink that
+differs from the shape's fill, split into lines by its row profile; outside shapes, clusters of
+small ink components (letters), which connectors, being long, never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from flowparse.backends.classical.page import INK_CONTRAST, Page
+from flowparse.backends.classical.shapes import Region
+
+__all__ = ["TextBlock", "node_text_lines", "free_text_blocks", "text_height"]
+
+
+@dataclass
+class TextBlock:
+    """A free-standing piece of text (an edge label candidate): its box and its line crops."""
+
+    box: tuple[int, int, int, int]
+    lines: list[np.ndarray]
+    pixels: np.ndarray  # page coordinates (N x 2, x then y) of its ink, to take out of connectors
+
+
+def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """Line crops (RGB, padded with the fill colour) of the text inside ``region``, top to bottom."""
+    margin = int(round(page.pen)) + 2
+    # Outside the crop is outside the shape: erode from the crop's edge too.
+    inner = cv2.erode(region.text_mask, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    rgb = page.rgb[region.y : region.y + region.h, region.x : region.x + region.w]
+    fill = np.array(region.fill, np.int16)
+    ink = (np.abs(rgb.astype(np.int16) - fill).max(axis=2) > INK_CONTRAST) & (inner > 0)
+    return [(_line_crop(rgb, inner, region.fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)]
+
+
+def _line_boxes(ink: np.ndarray, min_height: int = 4) -> list[tuple[int, int, int, int]]:
+    """Boxes of text lines: runs of inked rows (gaps of one row bridged), each cut to its columns."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    if rows.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) > 2)
+    starts, ends = np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]]
+    boxes = []
+    for y0, y1 in zip(starts, ends):
+        if y1 - y0 + 1 < min_height:
+            continue
+        cols = np.flatnonzero(ink[y0 : y1 + 1].any(axis=0))
+        if cols.size and np.count_nonzero(ink[y0 : y1 + 1]) >= 8:
+            boxes.append((int(cols[0]), int(y0), int(cols[-1]) + 1, int(y1) + 1))
+    return boxes
+
+
+def _line_crop(rgb: np.ndarray, inner: np.ndarray, fill: tuple, box: tuple[int, int, int, int], pad: int = 4) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    H, W = inner.shape
+    x0, y0, x1, y1 = max(0, x0 - 2), max(0, y0 - 2), min(W, x1 + 2), min(H, y1 + 2)
+    crop = rgb[y0:y1, x0:x1].copy()
+    crop[inner[y0:y1, x0:x1] == 0] = fill  # the outline must not read as "I" or "|"
+    return cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=tuple(int(v) for v in fill))
+
+
+def _offset(box: tuple[int, int, int, int], dx: int, dy: int) -> tuple[int, int, int, int]:
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def text_height(line_boxes: list[tuple[int, int, int, int]], default: float) -> float:
+    """Median height of the text lines found inside shapes (the scale for labels and arrowheads)."""
+    heights = [b[3] - b[1] for b in line_boxes]
+    return float(np.median(heights)) if heights else default
+
+
+def free_text_blocks(page: Page, free: np.ndarray, touching: np.ndarray, text_h: float) -> list[TextBlock]:
+    """Clusters of small ink components in ``free`` (ink outside shapes) that look like text.
+
+    ``touching`` flags, per component label of ``free``, those that touch a shape: connectors
+    and arrowheads, never letters.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=8)
+    limit = 1.8 * text_h
+    small = np.zeros(n, bool)
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        small[i] = max(w, h) <= limit and area >= 3 and not touching[i] if i < len(touching) else False
+    if not small.any():
+        return []
+    letters = np.where(small[labels], 255, 0).astype(np.uint8)
+    kx, ky = max(3, int(0.7 * text_h)) | 1, max(3, int(0.35 * text_h)) | 1
+    grouped = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, ky)))
+    m, groups, gstats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    blocks = []
+    for j in range(1, m):
+        gx, gy, gw, gh, _ = gstats[j]
+        member = (groups == j) & (letters > 0)
+        ys, xs = np.nonzero(member)
+        if xs.size < 8:
+            continue
+        x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+        thin = min(x1 - x0, y1 - y0) <= max(2 * page.pen + 2, 0.3 * text_h)
+        if thin or (y1 - y0) > 4 * text_h:
+            continue  # dashes of a dashed line, or not text at all
+        ink_box = member[y0:y1, x0:x1]
+        crops = [_free_crop(page, (x0 + b[0], y0 + b[1], x0 + b[2], y0 + b[3])) for b in _line_boxes(ink_box)]
+        if crops:
+            blocks.append(TextBlock(box=(x0, y0, x1, y1), lines=crops, pixels=np.stack([xs, ys], axis=1)))
+    return blocks
+
+
+def _free_crop(page: Page, box: tuple[int, int, int, int], pad: int = 4) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    x0, y0 = max(0, x0 - 2), max(0, y0 - 2)
+    x1, y1 = min(page.width, x1 + 2), min(page.height, y1 + 2)
+    bg = tuple(int(v) for v in page.background)
+    return cv2.copyMakeBorder(page.rgb[y0:y1, x0:x1], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=bg)
