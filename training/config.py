@@ -49,6 +49,8 @@ class TrainConfig:
     """InternVL meta JSON ``{name: {root, annotation, data_augment, repeat_time, length}}``."""
     output_dir: str = ""
     """Where checkpoints, the loss curve and metrics go; an unfinished run there is resumed."""
+    task: str | None = None
+    """What ``parse(model=checkpoint)`` asks the trained model: ``graph`` or ``detection`` (null: the base's)."""
 
     # --------------------------------------------------------------------------------- data
     max_seq_length: int = 4096
@@ -171,6 +173,8 @@ class TrainConfig:
         _choice("lr_scheduler_type", self.lr_scheduler_type, SCHEDULERS)
         _choice("on_bad_line", self.on_bad_line, ("error", "skip"))
         _choice("device", self.device, ("auto", "cuda", "cpu"))
+        if self.task is not None:
+            _choice("task", self.task, ("graph", "detection"))
         if self.recipe == "lora" and not (self.use_llm_lora or self.use_backbone_lora):
             raise ConfigError("recipe lora needs use_llm_lora or use_backbone_lora > 0")
         if self.recipe == "full" and (self.use_llm_lora or self.use_backbone_lora):

@@ -37,6 +37,7 @@ __all__ = [
     "plan_samples",
     "collate_samples",
     "jpeg_degrade",
+    "sample_dataset",
 ]
 
 #: Label value that the cross-entropy ignores.
@@ -227,7 +228,12 @@ class SamplePlan:
     tiles: list[int] = field(default_factory=list)
     dropped_image_cut: int = 0
     dropped_where: list[str] = field(default_factory=list)
-    trainable_tokens: int = 0
+    label_counts: list[int] = field(default_factory=list)
+
+    @property
+    def trainable_tokens(self) -> int:
+        """Labelled tokens over all kept samples."""
+        return sum(self.label_counts)
 
 
 def plan_samples(records: Sequence, builder: SampleBuilder) -> SamplePlan:
@@ -248,7 +254,7 @@ def plan_samples(records: Sequence, builder: SampleBuilder) -> SamplePlan:
         plan.kept.append(index)
         plan.lengths.append(len(ids))
         plan.tiles.append(num_tiles)
-        plan.trainable_tokens += sum(1 for label in labels if label != IGNORE_INDEX)
+        plan.label_counts.append(sum(1 for label in labels if label != IGNORE_INDEX))
     return plan
 
 
@@ -274,3 +280,22 @@ def collate_samples(samples: Sequence[Sample], pad_token_id: int) -> dict:
     # Text-only samples bring no tiles; the model fills image tokens only where there are any.
     pixel_values = torch.cat(images) if images else None
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "pixel_values": pixel_values}
+
+
+def sample_dataset(records: Sequence, plan: SamplePlan, builder: SampleBuilder):
+    """A torch map-style dataset keyed by ``(epoch, position in the plan)``.
+
+    The epoch is part of the key so that augmentation is seeded per epoch and sample, the same in
+    any worker process and after a resume.
+    """
+    from torch.utils.data import Dataset
+
+    class _PlannedSamples(Dataset):
+        def __len__(self):
+            return len(plan.kept)
+
+        def __getitem__(self, key):
+            epoch, position = key
+            return builder.build(records[plan.kept[position]], epoch=epoch, index=position)
+
+    return _PlannedSamples()

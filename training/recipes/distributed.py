@@ -1,0 +1,131 @@
+"""Devices and processes: single device, DDP under ``torchrun``, DeepSpeed ZeRO 1/2/3 on CUDA.
+
+``torchrun --nproc_per_node=N -m flowparse.training.cli CONFIG.yaml`` (or the ``deepspeed``
+launcher) sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; without them the run is one process.
+DeepSpeed is optional: it is imported only when a config asks for it on CUDA, and a missing
+package is a clear error naming it.
+
+>>> cfg = deepspeed_config(TrainConfig(deepspeed="zero2"), world_size=8, accumulation=4)  # doctest: +SKIP
+>>> cfg["train_batch_size"], cfg["zero_optimization"]["stage"]                            # doctest: +SKIP
+(128, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowparse.training.config import ConfigError
+
+__all__ = ["DistEnv", "setup_distributed", "teardown_distributed", "deepspeed_config", "uses_deepspeed", "import_deepspeed"]
+
+_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "deepspeed"
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place in the run."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: object  # torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes checkpoints, logs and the progress bar."""
+        return self.rank == 0
+
+
+def setup_distributed(device: str = "auto") -> DistEnv:
+    """Read the launcher's environment, pick the device and join the process group (if several).
+
+    NCCL on CUDA, gloo on CPU (tests run two CPU processes this way).
+    """
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda asked for but torch sees no CUDA device")
+    if use_cuda:
+        torch.cuda.set_device(local)
+        target = torch.device("cuda", local)
+    else:
+        target = torch.device("cpu")
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    return DistEnv(rank, world, local, target)
+
+
+def teardown_distributed() -> None:
+    """Leave the process group (no-op in a single process)."""
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def uses_deepspeed(cfg, env: DistEnv) -> bool:
+    """DeepSpeed runs when the config names a stage (or JSON) and the device is CUDA.
+
+    On CPU the setting is ignored (DeepSpeed's ZeRO needs CUDA); the recipe says so in its log.
+    """
+    return cfg.deepspeed is not None and getattr(env.device, "type", "cpu") == "cuda"
+
+
+def import_deepspeed():
+    """The deepspeed module, or a clear error naming the missing package and how to install it."""
+    try:
+        import deepspeed
+    except ImportError:
+        raise ConfigError(
+            "deepspeed is not installed: `DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed` "
+            "(with torch already installed), or set deepspeed: null for plain PyTorch/DDP"
+        ) from None
+    return deepspeed
+
+
+def deepspeed_config(cfg, *, world_size: int, accumulation: int) -> dict:
+    """The DeepSpeed JSON for ``cfg`` with every ``"auto"`` filled in from the config.
+
+    The recipe passes its own AdamW (same betas/eps/weight decay, no decay on biases and norms,
+    as the transformers Trainer groups them), so the files carry no ``optimizer`` block.
+    """
+    name = cfg.deepspeed
+    path = _CONFIGS / f"{name}.json" if name in ("zero1", "zero2", "zero3") else Path(name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read DeepSpeed config: {e}", source=path) from None
+    data.pop("optimizer", None)
+    micro = cfg.per_device_train_batch_size
+    fills = {
+        "train_micro_batch_size_per_gpu": micro,
+        "gradient_accumulation_steps": accumulation,
+        "train_batch_size": micro * accumulation * world_size,
+        "gradient_clipping": cfg.max_grad_norm,
+    }
+    for key, value in fills.items():
+        if data.get(key, "auto") == "auto":
+            data[key] = value
+    for key, on in (("bf16", cfg.dtype == "bfloat16"), ("fp16", cfg.dtype == "float16")):
+        section = data.setdefault(key, {})
+        if section.get("enabled", "auto") == "auto":
+            section["enabled"] = on
+    leftover = [k for k, v in _flatten(data) if v == "auto"]
+    if leftover:
+        raise ConfigError(f"DeepSpeed config keeps 'auto' values we cannot fill: {', '.join(leftover)}", source=path)
+    return data
+
+
+def _flatten(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
