@@ -15,7 +15,14 @@ from pathlib import Path
 from flowparse.backends.internvl.preprocessing import IMG_CONTEXT, TilingConfig
 from flowparse.backends.internvl.templates import template_for_llm
 
-__all__ = ["INTERNVL_SPECIAL_TOKENS", "FLOWPARSE_CONFIG", "build_tiny_tokenizer", "build_tiny_internvl"]
+__all__ = [
+    "INTERNVL_SPECIAL_TOKENS",
+    "FLOWPARSE_CONFIG",
+    "build_tiny_tokenizer",
+    "build_tiny_internvl",
+    "teach_tiny_internvl",
+    "write_flowparse_config",
+]
 
 #: The special tokens InternVL2 adds to its LLM's vocabulary, in InternVL's order.
 INTERNVL_SPECIAL_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>")
@@ -171,3 +178,52 @@ def write_flowparse_config(out_dir: str | os.PathLike, template: str, tiling: Ti
     """Record the chat template name and tiling next to a checkpoint (read back by the loader)."""
     data = {"template": template, "tiling": tiling.to_dict()}
     (Path(out_dir) / FLOWPARSE_CONFIG).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def teach_tiny_internvl(
+    model_dir: str | os.PathLike,
+    examples,
+    *,
+    question: str | None = None,
+    steps: int = 300,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> None:
+    """Overfit a tiny checkpoint so that it answers ``examples`` (``(image, answer)`` pairs).
+
+    For end-to-end tests: a random model answers gibberish, a taught one gives a known answer
+    to parse. The sequence is built exactly as at inference (tiling, chat template, image tokens)
+    with the loss on the answer and its end-of-turn token; the checkpoint is saved in place.
+
+    >>> teach_tiny_internvl(path, [(image, "<ref>diamond</ref><box>[[1, 2, 30, 40]]</box>")])  # doctest: +SKIP
+    """
+    import torch
+    from transformers import AutoTokenizer, InternVLForConditionalGeneration
+
+    from flowparse.backends.internvl.loading import _flowparse_settings
+    from flowparse.backends.internvl.preprocessing import IMAGE_PLACEHOLDER, expand_image_tokens, preprocess_image
+    from flowparse.grounding import prompt_for
+
+    torch.manual_seed(seed)
+    model = InternVLForConditionalGeneration.from_pretrained(model_dir, use_safetensors=True).train()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    patch = model.config.vision_config.patch_size
+    template, tiling, task = _flowparse_settings(str(model_dir), True, model.config.text_config.model_type, patch[0])
+    batches = []
+    for image, answer in examples:
+        pixels = preprocess_image(image, tiling)
+        prompt = template.prompt(f"{IMAGE_PLACEHOLDER}\n{question or prompt_for(task)}")
+        prompt = expand_image_tokens(prompt, [pixels.shape[0]], tiling.tokens_per_tile)
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        answer_ids = tokenizer(answer + template.stop_token, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt_ids + answer_ids])
+        labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
+        batches.append((ids, labels, pixels))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    for step in range(steps):
+        ids, labels, pixels = batches[step % len(batches)]
+        loss = model(input_ids=ids, pixel_values=pixels, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval().save_pretrained(model_dir, safe_serialization=True)
