@@ -84,6 +84,8 @@ def convert(input_path: str, to_format: str | None, from_format: str | None, out
 from flowparse.model_cli import model  # noqa: E402
 
 main.add_command(model)
+from flowparse.parse_cli import parse_command  # noqa: E402
+main.add_command(parse_command)
 
 if __name__ == "__main__":
     main()
