@@ -86,6 +86,10 @@ from flowparse.model_cli import model  # noqa: E402
 main.add_command(model)
 from flowparse.parse_cli import parse_command  # noqa: E402
 main.add_command(parse_command)
+from flowparse.training.cli import train  # noqa: E402
+main.add_command(train)
+from flowparse.training.merge import merge_command  # noqa: E402
+model.add_command(merge_command)
 
 if __name__ == "__main__":
     main()
