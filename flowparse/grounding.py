@@ -118,9 +118,7 @@ def escape_text(text: str) -> str:
     'a \\\\< b\\\\nc'
     """
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
-    return (
-        text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("<", "\\<")
-    )
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("<", "\\<")
 
 
 _UNESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "<": "<"}
@@ -201,9 +199,7 @@ def detection_answer(G: nx.DiGraph) -> str:
         if data.get("bbox") is not None:
             shape = canonical_shape(data.get("shape", "other"))
             by_shape.setdefault(shape, []).append(_grid_box(data["bbox"], width, height))
-    return "\n".join(
-        f"<ref>{shape}</ref>{_format_boxes(by_shape[shape])}" for shape in SHAPES if shape in by_shape
-    )
+    return "\n".join(f"<ref>{shape}</ref>{_format_boxes(by_shape[shape])}" for shape in SHAPES if shape in by_shape)
 
 
 def grounding_answer(G: nx.DiGraph, node) -> str:
@@ -216,9 +212,7 @@ def grounding_answer(G: nx.DiGraph, node) -> str:
     """
     width, height = _size(G)
     data = G.nodes[node]
-    return f"<ref>{escape_text(data.get('text', ''))}</ref>" + _format_boxes(
-        [_grid_box(data["bbox"], width, height)]
-    )
+    return f"<ref>{escape_text(data.get('text', ''))}</ref>" + _format_boxes([_grid_box(data["bbox"], width, height)])
 
 
 def graph_answer(G: nx.DiGraph) -> str:
@@ -243,7 +237,8 @@ def graph_answer(G: nx.DiGraph) -> str:
     lines = []
     for node in order:
         data = G.nodes[node]
-        line = f"{new_id[node]} {canonical_shape(data.get('shape', 'other'))} <ref>{escape_text(data.get('text', ''))}</ref>"
+        shape, text = canonical_shape(data.get("shape", "other")), escape_text(data.get("text", ""))
+        line = f"{new_id[node]} {shape} <ref>{text}</ref>"
         if data.get("bbox") is not None:
             line += _format_boxes([_grid_box(data["bbox"], width, height)])
         lines.append(line)
@@ -401,7 +396,8 @@ def parse_graph_answer(
     are dropped with their edges, an exact duplicate node (same shape, box and text) merges into
     the first, and edges to ids never defined are dropped. Ids are renumbered ``n0, n1, ...``.
 
-    >>> G = parse_graph_answer("a circle <ref>开始</ref><box>[[0, 0, 500, 500]]</box>\\nb rect <ref>x</ref>\\na -> b", 10, 10)
+    >>> answer = "a circle <ref>开始</ref><box>[[0, 0, 500, 500]]</box>\\nb rect <ref>x</ref>\\na -> b"
+    >>> G = parse_graph_answer(answer, 10, 10)
     >>> sorted(G.edges), G.nodes["n0"]["text"], G.nodes["n1"]["shape"]
     ([('n0', 'n1')], '开始', 'rectangle')
     """

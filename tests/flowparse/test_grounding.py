@@ -31,9 +31,15 @@ def _boxes(G):
 
 DETECTION_CASES = [
     # plain one class, two boxes
-    ("<ref>diamond</ref><box>[[100, 100, 300, 200], [0, 0, 10, 10]]</box>", [("diamond", (0, 0, 10, 20)), ("diamond", (100, 200, 300, 400))]),
+    (
+        "<ref>diamond</ref><box>[[100, 100, 300, 200], [0, 0, 10, 10]]</box>",
+        [("diamond", (0, 0, 10, 20)), ("diamond", (100, 200, 300, 400))],
+    ),
     # InternVL's preamble and code fence around the lines
-    ("Sure, I will detect...\n\n```\n<ref>circle</ref><box>[[0, 0, 500, 500]]</box>\n```\n", [("circle", (0, 0, 500, 1000))]),
+    (
+        "Sure, I will detect...\n\n```\n<ref>circle</ref><box>[[0, 0, 500, 500]]</box>\n```\n",
+        [("circle", (0, 0, 500, 1000))],
+    ),
     # swapped corners are put in order
     ("<ref>rectangle</ref><box>[[300, 200, 100, 100]]</box>", [("rectangle", (100, 200, 300, 400))]),
     # values outside 0..1000 are clipped to the grid
@@ -41,9 +47,15 @@ DETECTION_CASES = [
     # degenerate box (zero width) dropped, also after clipping
     ("<ref>rectangle</ref><box>[[100, 100, 100, 200], [1100, 0, 1200, 10]]</box>", []),
     # exact duplicates removed, overlapping kept
-    ("<ref>diamond</ref><box>[[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 11]]</box>", [("diamond", (0, 0, 10, 20)), ("diamond", (0, 0, 10, 22))]),
+    (
+        "<ref>diamond</ref><box>[[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 11]]</box>",
+        [("diamond", (0, 0, 10, 20)), ("diamond", (0, 0, 10, 22))],
+    ),
     # unknown shape name -> other; alias -> canonical
-    ("<ref>blob</ref><box>[[0, 0, 10, 10]]</box>\n<ref>Decision</ref><box>[[0, 0, 20, 20]]</box>", [("diamond", (0, 0, 20, 40)), ("other", (0, 0, 10, 20))]),
+    (
+        "<ref>blob</ref><box>[[0, 0, 10, 10]]</box>\n<ref>Decision</ref><box>[[0, 0, 20, 20]]</box>",
+        [("diamond", (0, 0, 20, 40)), ("other", (0, 0, 10, 20))],
+    ),
     # Chinese name -> other
     ("<ref>菱形</ref><box>[[0, 0, 10, 10]]</box>", [("other", (0, 0, 10, 20))]),
     # truncated inside the list: complete boxes kept, the half box dropped
@@ -76,17 +88,24 @@ GRAPH_CASES = [
         "n2 rectangle <ref>a\\nb \\< c</ref><box>[[0, 400, 100, 500]]</box>\n"
         "n0 -> n1\nn1 -> n2 <ref>yes</ref>\nn2 -- n0\nn2 <-> n1",
         {"n0": ("circle", "Start"), "n1": ("diamond", "ok?"), "n2": ("rectangle", "a\nb < c")},
-        {("n0", "n1"): ("", "normal"), ("n1", "n2"): ("yes", "normal"), ("n2", "n0"): ("", "none"), ("n2", "n1"): ("", "both")},
+        {
+            ("n0", "n1"): ("", "normal"),
+            ("n1", "n2"): ("yes", "normal"),
+            ("n2", "n0"): ("", "none"),
+            ("n2", "n1"): ("", "both"),
+        },
     ),
     # foreign ids are renumbered, an edge to an undefined id dropped
     (
-        "A circle <ref>x</ref><box>[[0, 0, 100, 100]]</box>\nB stadium <ref>y</ref><box>[[0, 200, 100, 300]]</box>\nA -> B\nA -> Z",
+        "A circle <ref>x</ref><box>[[0, 0, 100, 100]]</box>\n"
+        "B stadium <ref>y</ref><box>[[0, 200, 100, 300]]</box>\nA -> B\nA -> Z",
         {"n0": ("circle", "x"), "n1": ("stadium", "y")},
         {("n0", "n1"): ("", "normal")},
     ),
     # degenerate box: node and its edges dropped
     (
-        "n0 circle <ref>x</ref><box>[[0, 0, 0, 100]]</box>\nn1 circle <ref>y</ref><box>[[0, 0, 10, 10]]</box>\nn0 -> n1",
+        "n0 circle <ref>x</ref><box>[[0, 0, 0, 100]]</box>\n"
+        "n1 circle <ref>y</ref><box>[[0, 0, 10, 10]]</box>\nn0 -> n1",
         {"n0": ("circle", "y")},
         {},
     ),
@@ -149,14 +168,17 @@ def test_graph_answer_round_trip(seed):
         assert sorted((d["label"], d["arrow"]) for *_, d in H.edges(data=True)) == sorted(
             (d["label"], d["arrow"]) for *_, d in G.edges(data=True)
         )
-    for n, d in H.nodes(data=True):  # grid rounding: within half a grid unit (+1 unit widening)
+    for _, d in H.nodes(data=True):  # grid rounding: within half a grid unit (+1 unit widening)
         match = min(G.nodes, key=lambda m: sum(abs(a - b) for a, b in zip(G.nodes[m]["bbox"], d["bbox"])))
         for a, b, size in zip(G.nodes[match]["bbox"], d["bbox"], (640, 480, 640, 480)):
             assert abs(a - b) <= 1.5 * size / 1000
 
 
 def _exact_duplicates(G):
-    keys = [(d["shape"], tuple(round(v / s * 1000) for v, s in zip(d["bbox"], (640, 480, 640, 480))), d["text"]) for _, d in G.nodes(data=True)]
+    keys = [
+        (d["shape"], tuple(round(v / s * 1000) for v, s in zip(d["bbox"], (640, 480, 640, 480))), d["text"])
+        for _, d in G.nodes(data=True)
+    ]
     return len(keys) - len(set(keys))
 
 
@@ -221,7 +243,8 @@ def test_escape_round_trip(text):
 
 
 _ALPHABET = st.sampled_from(
-    list("<>/[], -0123456789\n\\") + ["<ref>", "</ref>", "<box>", "</box>", "diamond", "n0", "n1", "->", "<->", "--", "流程", "9" * 30]
+    list("<>/[], -0123456789\n\\")
+    + ["<ref>", "</ref>", "<box>", "</box>", "diamond", "n0", "n1", "->", "<->", "--", "流程", "9" * 30]
 )
 _FUZZ = st.one_of(st.text(), st.lists(_ALPHABET, max_size=60).map("".join))
 _SIZES = st.tuples(st.floats(1, 5000), st.floats(1, 5000))

@@ -18,11 +18,12 @@ from PIL import Image, ImageDraw
 torch = pytest.importorskip("torch", reason="the InternVL backend needs torch")
 pytest.importorskip("transformers", reason="the InternVL backend needs transformers")
 
+from flowparse.converters.json_graph import read_json  # noqa: E402
+
 import flowparse  # noqa: E402
 from flowparse.backends.internvl.backend import Answer, InternVLBackend  # noqa: E402
 from flowparse.backends.internvl.loading import ModelLoadError, load_internvl  # noqa: E402
 from flowparse.backends.internvl.tiny import build_tiny_internvl, teach_tiny_internvl  # noqa: E402
-from flowparse.converters.json_graph import read_json  # noqa: E402
 from flowparse.graph import add_shape, new_graph, validate_graph  # noqa: E402
 from flowparse.grounding import detection_answer, graph_answer, prompt_for  # noqa: E402
 
@@ -70,7 +71,10 @@ def random_llama(tmp_path_factory):
 
 
 def _summary(G):
-    nodes = {n: (d["shape"], d["text"], tuple(round(v, 3) for v in d["bbox"]), round(d["score"], 4)) for n, d in G.nodes(data=True)}
+    nodes = {
+        n: (d["shape"], d["text"], tuple(round(v, 3) for v in d["bbox"]), round(d["score"], 4))
+        for n, d in G.nodes(data=True)
+    }
     edges = {(u, v): (d["label"], d["arrow"], round(d["score"], 4)) for u, v, d in G.edges(data=True)}
     return nodes, edges
 
@@ -86,11 +90,15 @@ def test_public_api_parses_the_fixture_chart(taught):
     for data in expected.values():
         got = by_text[data["text"]]
         assert got["shape"] == data["shape"]
-        assert all(abs(a - b) <= 0.5 * s / 1000 + 1e-9 for a, b, s in zip(got["bbox"], data["bbox"], (640, 720, 640, 720)))
+        assert all(
+            abs(a - b) <= 0.5 * s / 1000 + 1e-9 for a, b, s in zip(got["bbox"], data["bbox"], (640, 720, 640, 720))
+        )
         assert 0 < got["score"] <= 1
     text_of = {n: d["text"] for n, d in G.nodes(data=True)}
     got_edges = {(text_of[u], text_of[v], d["label"], d["arrow"]) for u, v, d in G.edges(data=True)}
-    want_edges = {(order.nodes[u]["text"], order.nodes[v]["text"], d["label"], d["arrow"]) for u, v, d in order.edges(data=True)}
+    want_edges = {
+        (order.nodes[u]["text"], order.nodes[v]["text"], d["label"], d["arrow"]) for u, v, d in order.edges(data=True)
+    }
     assert got_edges == want_edges
 
 
@@ -182,6 +190,9 @@ def test_options_are_checked(random_llama):
 
 
 def test_importing_the_backend_package_stays_light():
-    code = "import sys, flowparse.backends.internvl, flowparse.grounding, flowparse.model_cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import sys, flowparse.backends.internvl, flowparse.grounding, flowparse.model_cli; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -53,10 +53,16 @@ def _original_vision(sd: dict, prefix="model.vision_tower.") -> dict:
                 elif tail.startswith(("attention.k_proj.", "attention.v_proj.")):
                     continue
                 else:
-                    for native, original in (("attention.projection_layer", "attn.proj"), ("lambda_1", "ls1"), ("lambda_2", "ls2"),
-                                             ("layernorm_before", "norm1"), ("layernorm_after", "norm2"), ("mlp", "mlp")):
+                    for native, original in (
+                        ("attention.projection_layer", "attn.proj"),
+                        ("lambda_1", "ls1"),
+                        ("lambda_2", "ls2"),
+                        ("layernorm_before", "norm1"),
+                        ("layernorm_after", "norm2"),
+                        ("mlp", "mlp"),
+                    ):
                         if tail.startswith(native):
-                            out[base + original + tail[len(native):]] = value
+                            out[base + original + tail[len(native) :]] = value
                             break
                     else:
                         raise AssertionError(f"unmapped vision key {key}")
@@ -67,8 +73,14 @@ def _original_internlm2(sd: dict, text_config) -> dict:
     out = {}
     heads, kv = text_config.num_attention_heads, text_config.num_key_value_heads
     groups, head_dim = heads // kv, text_config.hidden_size // heads
-    names = {"self_attn.o_proj": "attention.wo", "mlp.gate_proj": "feed_forward.w1", "mlp.up_proj": "feed_forward.w3",
-             "mlp.down_proj": "feed_forward.w2", "input_layernorm": "attention_norm", "post_attention_layernorm": "ffn_norm"}
+    names = {
+        "self_attn.o_proj": "attention.wo",
+        "mlp.gate_proj": "feed_forward.w1",
+        "mlp.up_proj": "feed_forward.w3",
+        "mlp.down_proj": "feed_forward.w2",
+        "input_layernorm": "attention_norm",
+        "post_attention_layernorm": "ffn_norm",
+    }
     for key, value in sd.items():
         if key == "lm_head.weight":
             out["language_model.output.weight"] = value
@@ -119,22 +131,50 @@ def _write_original(native_dir, out_dir, llm: str, *, tied: bool) -> InternVLFor
         "model_type": {"llama": "internlm2"}.get(llm, llm),
         "auto_map": {"AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM"},
         "attn_implementation": "flash_attention_2",
-        "vocab_size": text.vocab_size, "hidden_size": text.hidden_size, "intermediate_size": text.intermediate_size,
-        "num_hidden_layers": text.num_hidden_layers, "num_attention_heads": text.num_attention_heads,
-        "num_key_value_heads": text.num_key_value_heads, "hidden_act": "silu", "rms_norm_eps": text.rms_norm_eps,
-        "max_position_embeddings": text.max_position_embeddings, "rope_theta": 10000.0, "tie_word_embeddings": tied,
-        "bias": False, "pad_token_id": text.pad_token_id, "eos_token_id": text.eos_token_id,
+        "vocab_size": text.vocab_size,
+        "hidden_size": text.hidden_size,
+        "intermediate_size": text.intermediate_size,
+        "num_hidden_layers": text.num_hidden_layers,
+        "num_attention_heads": text.num_attention_heads,
+        "num_key_value_heads": text.num_key_value_heads,
+        "hidden_act": "silu",
+        "rms_norm_eps": text.rms_norm_eps,
+        "max_position_embeddings": text.max_position_embeddings,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": tied,
+        "bias": False,
+        "pad_token_id": text.pad_token_id,
+        "eos_token_id": text.eos_token_id,
     }
     config = {
-        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "template": template_for_llm(llm).name,
-        "downsample_ratio": 0.5, "select_layer": -1, "ps_version": "v2", "force_image_size": 448,
-        "min_dynamic_patch": 1, "max_dynamic_patch": 6, "use_thumbnail": True, "dynamic_image_size": True,
+        "architectures": ["InternVLChatModel"],
+        "model_type": "internvl_chat",
+        "template": template_for_llm(llm).name,
+        "downsample_ratio": 0.5,
+        "select_layer": -1,
+        "ps_version": "v2",
+        "force_image_size": 448,
+        "min_dynamic_patch": 1,
+        "max_dynamic_patch": 6,
+        "use_thumbnail": True,
+        "dynamic_image_size": True,
         "vision_config": {
-            "architectures": ["InternVisionModel"], "model_type": "intern_vit_6b", "hidden_size": vision.hidden_size,
-            "num_hidden_layers": vision.num_hidden_layers, "num_attention_heads": vision.num_attention_heads,
-            "intermediate_size": vision.intermediate_size, "image_size": 448, "patch_size": vision.patch_size[0],
-            "qkv_bias": True, "qk_normalization": False, "norm_type": "layer_norm", "layer_norm_eps": vision.layer_norm_eps,
-            "hidden_act": "gelu", "use_flash_attn": True, "drop_path_rate": 0.1, "initializer_factor": 1.0,
+            "architectures": ["InternVisionModel"],
+            "model_type": "intern_vit_6b",
+            "hidden_size": vision.hidden_size,
+            "num_hidden_layers": vision.num_hidden_layers,
+            "num_attention_heads": vision.num_attention_heads,
+            "intermediate_size": vision.intermediate_size,
+            "image_size": 448,
+            "patch_size": vision.patch_size[0],
+            "qkv_bias": True,
+            "qk_normalization": False,
+            "norm_type": "layer_norm",
+            "layer_norm_eps": vision.layer_norm_eps,
+            "hidden_act": "gelu",
+            "use_flash_attn": True,
+            "drop_path_rate": 0.1,
+            "initializer_factor": 1.0,
         },
         "llm_config": llm_config,
     }
@@ -174,11 +214,22 @@ def test_import_gives_the_same_logits(tmp_path, llm, tied):
         got = imported(input_ids=input_ids, pixel_values=pixels).logits
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
-    for token in ("<img>", "</img>", "<IMG_CONTEXT>", "<ref>", "</ref>", "<box>", "</box>", template_for_llm(llm).stop_token):
+    for token in (
+        "<img>",
+        "</img>",
+        "<IMG_CONTEXT>",
+        "<ref>",
+        "</ref>",
+        "<box>",
+        "</box>",
+        template_for_llm(llm).stop_token,
+    ):
         assert tokenizer.convert_tokens_to_ids(token) == original_tokenizer.convert_tokens_to_ids(token)
     assert imported.config.image_token_id == original_tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>") != 151667
     template = template_for_llm(llm)
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "<image>\nQ"}], tokenize=False, add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "<image>\nQ"}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == template.prompt("<image>\nQ")
     settings = json.loads((out / "flowparse_internvl.json").read_text())
     assert settings["template"] == template.name and settings["tiling"]["max_tiles"] == 6

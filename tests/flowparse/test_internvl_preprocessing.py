@@ -25,7 +25,13 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 def reference_grid(width, height, min_num=1, max_num=6, size=448):
     """InternVL's find_closest_aspect_ratio, written out plainly: grids by tile count, first
     strictly closer ratio wins, a later equally close one wins when the image is large enough."""
-    grids = [(i, j) for n in range(1, max_num + 1) for i in range(1, n + 1) for j in range(1, n + 1) if i * j == n and n >= min_num]
+    grids = [
+        (i, j)
+        for n in range(1, max_num + 1)
+        for i in range(1, n + 1)
+        for j in range(1, n + 1)
+        if i * j == n and n >= min_num
+    ]
     best, best_diff = (1, 1), float("inf")
     for i, j in grids:
         diff = abs(width / height - i / j)

@@ -73,10 +73,11 @@ class _GreedyLogprobs:
 class InternVLBackend:
     """Flowcharts to graphs with a grounded InternVL model.
 
-    Options: ``device``, ``dtype``, ``attn_implementation``, ``trust_remote_code`` (default
-    False), ``max_tiles``, ``task`` (``"graph"`` or ``"detection"``; default from the checkpoint),
-    ``max_new_tokens``, ``edges`` (``"auto"``: trace arrows classically when the model gives
-    shapes only; ``"never"``).
+    ``model`` is a native checkpoint folder, a hub id, or a ``LoadedInternVL``. Options:
+    ``device``, ``dtype``, ``attn_implementation``, ``trust_remote_code`` (default False),
+    ``max_tiles``, ``task`` (``"graph"`` or ``"detection"``; default from the checkpoint),
+    ``max_new_tokens``, ``min_new_tokens`` (benchmarks), ``edges`` (``"auto"``: trace arrows
+    classically when the model gives shapes only; ``"never"``), ``batch_size``.
 
     >>> backend = InternVLBackend("checkpoints/flowparse-internvl2-1b")  # doctest: +SKIP
     >>> graphs = backend.parse_many(images, batch_size=16)               # doctest: +SKIP
@@ -95,33 +96,42 @@ class InternVLBackend:
         max_tiles: int | None = None,
         task: str | None = None,
         max_new_tokens: int = 1024,
+        min_new_tokens: int = 0,
         edges: str = "auto",
         batch_size: int = 8,
     ):
-        from flowparse.backends.internvl.loading import load_internvl
+        from flowparse.backends.internvl.loading import LoadedInternVL, load_internvl
 
         if model is None:
-            raise InputError("the InternVL backend needs a model: a checkpoint folder or hub id (or set FLOWPARSE_MODEL)")
+            raise InputError(
+                "the InternVL backend needs a model: a checkpoint folder or hub id (or set FLOWPARSE_MODEL)"
+            )
         if edges not in ("auto", "never"):
             raise ValueError(f"edges must be 'auto' or 'never', got {edges!r}")
-        self.loaded = load_internvl(
-            model,
-            device=device,
-            dtype=dtype,
-            attn_implementation=attn_implementation,
-            trust_remote_code=trust_remote_code,
-            max_tiles=max_tiles,
-        )
+        if isinstance(model, LoadedInternVL):  # already loaded (benchmarks, training evaluation)
+            self.loaded = model
+        else:
+            self.loaded = load_internvl(
+                model,
+                device=device,
+                dtype=dtype,
+                attn_implementation=attn_implementation,
+                trust_remote_code=trust_remote_code,
+                max_tiles=max_tiles,
+            )
         self.task = task or self.loaded.task
         if self.task not in _TASKS:
             raise ValueError(f"task must be one of {', '.join(_TASKS)}, got {self.task!r}")
         self.max_new_tokens = max_new_tokens
+        self.min_new_tokens = min_new_tokens  # > 0 only to time a fixed answer length
         self.edges = edges
         self.batch_size = batch_size
         self._warned_no_tracer = False
 
     def __repr__(self) -> str:
-        return f"InternVLBackend(task={self.task!r}, template={self.loaded.template.name!r}, device={self.loaded.device})"
+        return (
+            f"InternVLBackend(task={self.task!r}, template={self.loaded.template.name!r}, device={self.loaded.device})"
+        )
 
     # ------------------------------------------------------------------------------ public API
 
@@ -143,7 +153,9 @@ class InternVLBackend:
         for start in range(0, len(pils), batch_size):
             chunk = pils[start : start + batch_size]
             answers = self.answer_many(chunk, prompt_for(self.task))
-            graphs += [self._to_graph(a, img, n) for a, img, n in zip(answers, chunk, names[start : start + batch_size])]
+            graphs += [
+                self._to_graph(a, img, n) for a, img, n in zip(answers, chunk, names[start : start + batch_size])
+            ]
         return graphs
 
     def answer_many(self, images: Sequence[Any], question: str) -> list[Answer]:
@@ -165,6 +177,7 @@ class InternVLBackend:
                 attention_mask=inputs["attention_mask"].to(loaded.device),
                 pixel_values=pixel_values.to(loaded.device, loaded.dtype),
                 max_new_tokens=self.max_new_tokens,
+                min_new_tokens=self.min_new_tokens,
                 do_sample=False,
                 num_beams=1,
                 eos_token_id=stop_id,

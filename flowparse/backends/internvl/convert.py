@@ -133,7 +133,9 @@ def native_config(original: dict, image_token_id: int):
     family = llm_family(original)
     text = _text_config(original["llm_config"], family)
     vision = _vision_config(original["vision_config"])
-    tokens_per_tile = int((vision.image_size[0] // vision.patch_size[0]) ** 2 * original.get("downsample_ratio", 0.5) ** 2)
+    tokens_per_tile = int(
+        (vision.image_size[0] // vision.patch_size[0]) ** 2 * original.get("downsample_ratio", 0.5) ** 2
+    )
     config = InternVLConfig(
         vision_config=vision,
         text_config=text,
@@ -155,8 +157,14 @@ _VISION_RENAMES = [
     (r"^vision_model\.embeddings\.class_embedding$", "model.vision_tower.embeddings.cls_token"),
     (r"^vision_model\.embeddings\.position_embedding$", "model.vision_tower.embeddings.position_embeddings"),
     (r"^vision_model\.embeddings\.patch_embedding\.", "model.vision_tower.embeddings.patch_embeddings.projection."),
-    (r"^vision_model\.encoder\.layers\.(\d+)\.attn\.proj\.", r"model.vision_tower.encoder.layer.\1.attention.projection_layer."),
-    (r"^vision_model\.encoder\.layers\.(\d+)\.attn\.(q_norm|k_norm)\.", r"model.vision_tower.encoder.layer.\1.attention.\2."),
+    (
+        r"^vision_model\.encoder\.layers\.(\d+)\.attn\.proj\.",
+        r"model.vision_tower.encoder.layer.\1.attention.projection_layer.",
+    ),
+    (
+        r"^vision_model\.encoder\.layers\.(\d+)\.attn\.(q_norm|k_norm)\.",
+        r"model.vision_tower.encoder.layer.\1.attention.\2.",
+    ),
     (r"^vision_model\.encoder\.layers\.(\d+)\.attn\.qkv\.", r"model.vision_tower.encoder.layer.\1.attention.qkv."),
     (r"^vision_model\.encoder\.layers\.(\d+)\.ls(\d)$", r"model.vision_tower.encoder.layer.\1.lambda_\2"),
     (r"^vision_model\.encoder\.layers\.(\d+)\.norm1\.", r"model.vision_tower.encoder.layer.\1.layernorm_before."),
@@ -329,7 +337,9 @@ def _import_tokenizer(src: Path, dst: Path, template: ChatTemplate):
     original = _original_added_tokens(src)
     wanted = [t for t in (*INTERNVL_SPECIAL_TOKENS, template.stop_token) if t in original]
     if IMG_CONTEXT not in original:
-        raise CheckpointImportError(f"the tokenizer has no {IMG_CONTEXT} token: not an InternVL chat checkpoint", source=src)
+        raise CheckpointImportError(
+            f"the tokenizer has no {IMG_CONTEXT} token: not an InternVL chat checkpoint", source=src
+        )
     moved = {t: (original[t], tokenizer.convert_tokens_to_ids(t)) for t in wanted}
     moved = {t: ids for t, ids in moved.items() if ids[0] != ids[1]}
     if moved:

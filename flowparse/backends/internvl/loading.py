@@ -133,10 +133,14 @@ def _check_native(model: str, local_only: bool) -> None:
             source=model,
         )
     if config.get("model_type") != "internvl":
-        raise ModelLoadError(f"model_type {config.get('model_type')!r} is not a native InternVL checkpoint", source=model)
+        raise ModelLoadError(
+            f"model_type {config.get('model_type')!r} is not a native InternVL checkpoint", source=model
+        )
 
 
-def _flowparse_settings(model: str, local_only: bool, llm_type: str, patch_size: int) -> tuple[ChatTemplate, TilingConfig, str]:
+def _flowparse_settings(
+    model: str, local_only: bool, llm_type: str, patch_size: int
+) -> tuple[ChatTemplate, TilingConfig, str]:
     path = _hub_file(model, FLOWPARSE_CONFIG, local_only)
     data = (_read_json(path) if path else None) or {}
     template = get_template(data["template"]) if "template" in data else template_for_llm(llm_type)
@@ -177,14 +181,18 @@ def load_internvl(
             trust_remote_code=trust_remote_code,
             local_files_only=local_only,
         )
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(
+            name, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"cannot load: {e}", source=name) from None
     tokenizer.padding_side = "left"  # batched generation continues every row from its last token
     net = net.to(target).eval()
     text_type = net.config.text_config.model_type
     patch = net.config.vision_config.patch_size
-    template, tiling, task = _flowparse_settings(name, local_only, text_type, patch[0] if isinstance(patch, (list, tuple)) else patch)
+    template, tiling, task = _flowparse_settings(
+        name, local_only, text_type, patch[0] if isinstance(patch, (list, tuple)) else patch
+    )
     if max_tiles is not None:
         tiling = TilingConfig.from_dict({**tiling.to_dict(), "max_tiles": max_tiles})
     return LoadedInternVL(net, tokenizer, template, tiling, task, target, torch_dtype)

@@ -136,9 +136,7 @@ def tile_image(image: Image.Image, config: TilingConfig = TilingConfig()) -> lis
     cols, rows = closest_grid(*image.size, config)
     resized = image.resize((size * cols, size * rows), Image.BICUBIC)
     tiles = [
-        resized.crop((c * size, r * size, (c + 1) * size, (r + 1) * size))
-        for r in range(rows)
-        for c in range(cols)
+        resized.crop((c * size, r * size, (c + 1) * size, (r + 1) * size)) for r in range(rows) for c in range(cols)
     ]
     if config.use_thumbnail and len(tiles) != 1:
         tiles.append(image.resize((size, size), Image.BICUBIC))

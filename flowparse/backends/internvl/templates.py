@@ -96,10 +96,16 @@ TEMPLATES: dict[str, ChatTemplate] = {
     t.name: t
     for t in (
         ChatTemplate(
-            "Hermes-2", "<|im_start|>system\n{system_message}", ("<|im_start|>user\n", "<|im_start|>assistant\n"), "<|im_end|>"
+            "Hermes-2",
+            "<|im_start|>system\n{system_message}",
+            ("<|im_start|>user\n", "<|im_start|>assistant\n"),
+            "<|im_end|>",
         ),
         ChatTemplate(
-            "internlm2-chat", "<|im_start|>system\n{system_message}", ("<|im_start|>user\n", "<|im_start|>assistant\n"), "<|im_end|>"
+            "internlm2-chat",
+            "<|im_start|>system\n{system_message}",
+            ("<|im_start|>user\n", "<|im_start|>assistant\n"),
+            "<|im_end|>",
         ),
         ChatTemplate("phi3-chat", "<|system|>\n{system_message}", ("<|user|>\n", "<|assistant|>\n"), "<|end|>"),
     )

@@ -25,7 +25,17 @@ __all__ = [
 ]
 
 #: The special tokens InternVL2 adds to its LLM's vocabulary, in InternVL's order.
-INTERNVL_SPECIAL_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>")
+INTERNVL_SPECIAL_TOKENS = (
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<quad>",
+    "</quad>",
+    "<ref>",
+    "</ref>",
+    "<box>",
+    "</box>",
+)
 
 #: The file next to a checkpoint's config.json that records our chat template and tiling.
 FLOWPARSE_CONFIG = "flowparse_internvl.json"
@@ -128,8 +138,9 @@ def build_tiny_internvl(
     """Write a tiny native InternVL checkpoint to ``out_dir`` and return the path.
 
     ``llm`` is ``"qwen2"`` (InternVL2-1B's family, Hermes-2 template), ``"llama"`` (InternLM2 as
-    Llama, InternVL2-2B/8B's family, internlm2-chat template) or ``"phi3"`` (InternVL2-4B, phi3-chat). ``patch_size=28`` gives 64 image
-    tokens per 448 px tile instead of 256, which keeps CPU tests fast; the rest is the real layout.
+    Llama, InternVL2-2B/8B's family, internlm2-chat template) or ``"phi3"`` (InternVL2-4B,
+    phi3-chat). ``patch_size=28`` gives 64 image tokens per 448 px tile instead of 256, which
+    keeps CPU tests fast; the rest is the real layout.
 
     >>> import tempfile
     >>> path = build_tiny_internvl(tempfile.mkdtemp())  # doctest: +SKIP
