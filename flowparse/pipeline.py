@@ -591,7 +591,9 @@ class _Progress:
         self.done += 1
         if record["status"] != "ok":
             self.failed += 1
-            where = record["path"] if record["page"] is None else f"{record['path']} page {record['page']}"
+            page = record["page"]
+            named = page is None or str(record["error"]).startswith(f"page {page}")
+            where = record["path"] if named else f"{record['path']} page {page}"
             self._print(f"error: {where}: {record['error']}")
         if self._bar is not None:
             self._bar.update(1)

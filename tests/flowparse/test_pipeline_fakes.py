@@ -116,6 +116,45 @@ def make_mixed_folder(root: Path) -> Path:
     return root
 
 
+def document_page(charts=((300, 700),), *, heading=True, seed=0, size=(1700, 2200), font_size=26) -> Image.Image:
+    """A letter page at 200 dpi: a heading, body text, and a 4-box flowchart at each of ``charts``.
+
+    Each chart spans (x, y) to (x + 800, y + 590): boxes with text, arrows, a "yes" label.
+    """
+    import random
+
+    from PIL import ImageFont
+
+    rnd, (width, height) = random.Random(seed), size
+    page = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(page)
+    font, big = ImageFont.load_default(size=font_size), ImageFont.load_default(size=2 * font_size)
+    y = 120
+    if heading:
+        draw.text((150, y), "Quarterly Operations Report", font=big, fill="black")
+        y += 120
+    words = "the quick brown fox jumps over lazy dog process order invoice review approve".split()
+    while y < height - 150:
+        if not any(top - 40 <= y <= top + 740 for _, top in charts):
+            draw.text((150, y), " ".join(rnd.choice(words) for _ in range(14)), font=font, fill="black")
+        y += 40
+    for x, top in charts:
+        _draw_chart(draw, x, top, font)
+    return page
+
+
+def _draw_chart(draw, x: int, y: int, font) -> None:
+    boxes = [(x, y, x + 300, y + 90), (x, y + 250, x + 300, y + 340), (x + 500, y + 250, x + 800, y + 340), (x, y + 500, x + 300, y + 590)]
+    for k, box in enumerate(boxes):
+        draw.rectangle(box, outline="black", width=3)
+        draw.text((box[0] + 30, box[1] + 30), f"Step {k}", font=font, fill="black")
+    draw.line((x + 150, y + 90, x + 150, y + 250), fill="black", width=3)
+    draw.polygon([(x + 140, y + 235), (x + 160, y + 235), (x + 150, y + 250)], fill="black")
+    draw.line((x + 150, y + 340, x + 150, y + 500), fill="black", width=3)
+    draw.line((x + 300, y + 295, x + 500, y + 295), fill="black", width=3)
+    draw.text((x + 370, y + 260), "yes", font=font, fill="black")
+
+
 def _jpeg(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (250, 250, 250)).save(buffer, format="JPEG")
