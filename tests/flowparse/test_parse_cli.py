@@ -1,0 +1,151 @@
+"""``flowparse parse``: help, exit codes, and a run killed mid-way then resumed.
+
+The kill tests run the real CLI in a subprocess with the fake backend of test_pipeline_fakes.py
+(slowed down, so the kill lands mid-run) and compare with an uninterrupted run, file by file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flowparse.cli import main
+from flowparse.pipeline import MANIFEST_NAME, read_manifest
+
+
+def _fakes():
+    """test_pipeline_fakes.py, imported by name from this folder (pytest runs in importlib mode)."""
+    import importlib
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module("test_pipeline_fakes")
+
+
+F = _fakes()
+
+
+def cli(*args: str):
+    return CliRunner().invoke(main, ["parse", *args], catch_exceptions=False)
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
+
+
+def test_help_names_every_option():
+    result = cli("--help")
+    assert result.exit_code == 0
+    for option in ("-o, --output", "-f, --format", "--backend", "--model", "--pages", "--dpi", "--workers", "--batch-size", "--resume", "--figures", "--glob", "--manifest"):
+        assert option in result.output, option
+
+
+def test_all_good_exits_0_some_bad_exits_1(tmp_path):
+    folder = F.make_mixed_folder(tmp_path / "in")
+    good = cli(str(folder / "a.png"), str(folder / "doc.pdf"), "-o", str(tmp_path / "ok"), "--backend", F.FAKE, "-f", "json,mermaid", "--no-progress")
+    assert good.exit_code == 0, good.output
+    assert sorted(outputs(tmp_path / "ok")) == ["a.json", "a.mmd", "doc-p1.json", "doc-p1.mmd", "doc-p2.json", "doc-p2.mmd", "doc-p3.json", "doc-p3.mmd"]
+    bad = cli(str(folder), "-o", str(tmp_path / "mixed"), "--backend", F.FAKE, "--no-progress")
+    assert bad.exit_code == 1
+    assert "notes.png: not an image" in bad.output and "7 parsed, 2 failed" in bad.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-f", "json,pdf"], "unknown output format pdf"),  # no such format
+        (["--pages", "2-1"], "bad page range"),  # a backwards range
+        (["--pages", "x"], "bad page range"),  # not a number
+        (["--workers", "0"], "--workers"),  # below the minimum
+        (["--glob", "*.svg"], "no inputs"),  # the folder holds nothing that matches
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, args, message):
+    folder = F.make_mixed_folder(tmp_path / "in")
+    result = CliRunner().invoke(main, ["parse", str(folder), "-o", str(tmp_path / "out"), "--backend", F.FAKE, *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_missing_output_folder_or_inputs_exit_2(tmp_path):
+    assert CliRunner().invoke(main, ["parse", str(tmp_path)]).exit_code == 2
+    assert CliRunner().invoke(main, ["parse", "-o", str(tmp_path / "out")]).exit_code == 2
+
+
+def test_a_backend_that_cannot_load_exits_2(tmp_path):
+    (tmp_path / "a.png").write_bytes(F.png_bytes(40, 30))
+    result = CliRunner().invoke(main, ["parse", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "no-such"])
+    assert result.exit_code == 2 and "unknown backend 'no-such'" in result.output
+
+
+# --- killed and resumed ----------------------------------------------------------------------
+
+
+def _charts(folder: Path, n: int) -> Path:
+    folder.mkdir()
+    for k in range(n):
+        (folder / f"chart{k:02d}.png").write_bytes(F.png_bytes(30 + 10 * (k % 7), 20 + k))
+    return folder
+
+
+def _start(args: list[str], delay: float) -> subprocess.Popen:
+    env = {**os.environ, "FAKE_PIPELINE_DELAY": str(delay)}
+    # a session of its own: the kill reaches worker processes too, and nothing is left running
+    return subprocess.Popen(
+        [sys.executable, "-c", F.FAKE_CLI, "parse", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for_lines(manifest: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if manifest.exists() and manifest.read_text().count("\n") >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"{manifest} never reached {n} lines")
+
+
+@pytest.mark.parametrize(
+    "sig, extra",
+    [
+        (signal.SIGKILL, []),  # no chance to clean up: temporaries may be left, never a half file
+        (signal.SIGTERM, []),  # stopped politely: exit 130, temporaries removed
+        (signal.SIGKILL, ["--workers", "2"]),  # worker processes killed with the run
+    ],
+)
+def test_killed_run_resumed_equals_an_uninterrupted_run(tmp_path, sig, extra):
+    charts = _charts(tmp_path / "in", 24)
+    common = ["-f", "json,mermaid,overlay", "--backend", F.FAKE, "--no-progress", *extra]
+    reference = subprocess.run([sys.executable, "-c", F.FAKE_CLI, "parse", str(charts), "-o", str(tmp_path / "ref"), *common], capture_output=True)
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "out"
+    proc = _start([str(charts), "-o", str(out), *common], delay=0.08)
+    _wait_for_lines(out / MANIFEST_NAME, 4, proc)
+    os.killpg(proc.pid, sig)
+    returncode = proc.wait(timeout=30)
+    assert returncode == (130 if sig == signal.SIGTERM else -signal.SIGKILL)
+    done_before = len(list(read_manifest(out / MANIFEST_NAME)))
+    assert 4 <= done_before < 24, "the kill must land mid-run"
+    for path in out.rglob("*.json"):  # every final file that exists is whole
+        json.loads(path.read_text())
+    if sig == signal.SIGTERM:
+        assert not list(out.rglob("*.tmp"))
+
+    resumed = subprocess.run([sys.executable, "-c", F.FAKE_CLI, "parse", str(charts), "-o", str(out), *common, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{24 - done_before} parsed, 0 failed, {done_before} already done" in resumed.stderr
+    assert outputs(out) == outputs(tmp_path / "ref")  # no partial or stray files either
+    records = list(read_manifest(out / MANIFEST_NAME))
+    assert len(records) == 24 and {r["path"] for r in records} == {str(p) for p in charts.iterdir()}
+    assert all(r["status"] == "ok" for r in records)
