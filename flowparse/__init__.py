@@ -11,6 +11,7 @@ only by the backends that use them.
 
 from flowparse._version import __version__
 from flowparse.api import Parser, load, parse
+from flowparse.documents import parse_document  # light: PDF and OpenCV load inside it
 from flowparse.errors import FlowparseError, FormatError, GraphError, InputError
 from flowparse.graph import (
     ARROWS,
@@ -37,5 +38,6 @@ __all__ = [
     "load",
     "new_graph",
     "parse",
+    "parse_document",
     "validate_graph",
 ]
