@@ -196,3 +196,22 @@ def test_importing_the_backend_package_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("llm", ["qwen2", "llama"])
+def test_token_ends_match_prefix_decoding(tmp_path, llm):
+    from transformers import AutoTokenizer
+
+    from flowparse.backends.internvl.backend import token_ends
+    from flowparse.backends.internvl.tiny import build_tiny_tokenizer
+
+    build_tiny_tokenizer(llm).save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    answer = graph_answer(read_json(ORDER)) + "\nn9 other <ref>流程图 ✓ émoji 🙂</ref><box>[[1, 2, 3, 4]]</box>"
+    tokens = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    text, ends = token_ends(tokenizer, tokens)
+    assert text == tokenizer.decode(tokens, skip_special_tokens=False) == answer
+    prefixes = [tokenizer.decode(tokens[: k + 1], skip_special_tokens=False) for k in range(len(tokens))]
+    # where a prefix ends inside a character (decoded as U+FFFD), the character is not counted yet
+    assert ends == [len(p) - p.endswith("\ufffd") for p in prefixes]
+    assert any(p.endswith("\ufffd") for p in prefixes)  # the case is exercised
