@@ -270,3 +270,55 @@ def test_model_import_cli(tmp_path):
     assert again.exit_code == 1 and "not empty" in again.output
     assert runner.invoke(main, ["model", "import", "--help"]).exit_code == 0
     assert runner.invoke(main, ["model", "--help"]).exit_code == 0
+
+
+def test_native_config_of_real_style_llm_configs():
+    from flowparse.backends.internvl.convert import native_config
+
+    vision = {
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+        "qkv_bias": True,
+        "qk_normalization": False,
+        "norm_type": "layer_norm",
+        "use_flash_attn": True,
+    }
+    phi3 = {
+        "architectures": ["Phi3ForCausalLM"],
+        "model_type": "phi3",
+        "hidden_size": 3072,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "num_hidden_layers": 32,
+        "intermediate_size": 8192,
+        "vocab_size": 32020,
+        "max_position_embeddings": 131072,
+        "original_max_position_embeddings": 4096,
+        "rope_scaling": {"type": "su", "long_factor": [1.0] * 48, "short_factor": [1.0] * 48},
+        "attn_implementation": "flash_attention_2",
+        "tie_word_embeddings": False,
+    }
+    config = native_config({"vision_config": vision, "llm_config": phi3, "downsample_ratio": 0.5}, 32013)
+    assert config.text_config.model_type == "phi3" and config.text_config.rope_parameters["rope_type"] == "longrope"
+    assert config.image_seq_length == 256 and config.image_token_id == 32013 and not config.tie_word_embeddings
+    internlm2 = {
+        "architectures": ["InternLM2ForCausalLM"],
+        "model_type": "internlm2",
+        "hidden_size": 2048,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "num_hidden_layers": 24,
+        "intermediate_size": 8192,
+        "vocab_size": 92553,
+        "rope_theta": 1000000,
+        "rope_scaling": {"type": "dynamic", "factor": 2.0},
+        "bias": False,
+        "rms_norm_eps": 1e-5,
+        "auto_map": {"AutoModel": "modeling_internlm2.InternLM2Model"},
+    }
+    config = native_config({"vision_config": vision, "llm_config": internlm2}, 92546)
+    text = config.text_config
+    assert text.model_type == "llama" and text.head_dim == 128 and not text.attention_bias and not text.mlp_bias
+    assert text.rope_parameters["rope_type"] == "dynamic" and text.rope_parameters["rope_theta"] == 1000000

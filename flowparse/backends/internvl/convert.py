@@ -118,6 +118,9 @@ def _text_config(original: dict, family: str):
     from transformers import LlamaConfig, Phi3Config, Qwen2Config
 
     llm = {k: v for k, v in original.items() if k not in _DROP_KEYS}
+    rope = llm.get("rope_scaling")
+    if isinstance(rope, dict) and rope.get("type") == "su":  # early Phi-3-128k's name for longrope
+        llm["rope_scaling"] = {**rope, "type": "longrope"}
     if family == "llama":  # InternLM2: one `bias` flag for attention; its MLP has none
         llm["attention_bias"] = bool(original.get("bias", False))
         llm["mlp_bias"] = False
