@@ -57,11 +57,15 @@ def score_chart(pred, truth) -> dict:
     mapping = match_nodes(pred, truth)
     shape_ok = sum(pred.nodes[p]["shape"] == truth.nodes[t]["shape"] for p, t in mapping.items())
     text_ok = sum(_norm_text(pred.nodes[p]["text"]) == _norm_text(truth.nodes[t]["text"]) for p, t in mapping.items())
-    pe = {(mapping.get(u), mapping.get(v)) for u, v in pred.edges}
     te = set(truth.edges)
+    # An edge with heads at both ends or none has no direction to see: either way round matches.
+    undirected = {(v, u): (u, v) for u, v, d in truth.edges(data=True) if d.get("arrow") != "normal"}
+    pe = {undirected.get((mapping.get(u), mapping.get(v)), (mapping.get(u), mapping.get(v))) for u, v in pred.edges}
     hits = pe & te
     label_ok = sum(_norm_text(pred.edges[u, v]["label"]) == _norm_text(truth.edges[a, b]["label"])
-                   for u, v in pred.edges for a, b in [(mapping.get(u), mapping.get(v))] if (a, b) in te)
+                   for u, v in pred.edges
+                   for a, b in [undirected.get((mapping.get(u), mapping.get(v)), (mapping.get(u), mapping.get(v)))]
+                   if (a, b) in te)
     return {"pred_nodes": pred.number_of_nodes(), "true_nodes": truth.number_of_nodes(), "matched": len(mapping),
             "shape_ok": shape_ok, "text_ok": text_ok, "pred_edges": pred.number_of_edges(),
             "true_edges": truth.number_of_edges(), "edge_hits": len(hits), "label_ok": label_ok}

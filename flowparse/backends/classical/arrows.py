@@ -19,6 +19,8 @@ __all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATI
 #: A line end is an arrowhead when the ink there is this many times wider than the line further on
 #: (plain ends measure about 1.0, heads 2.5 to 4; a head half hidden by its shape still about 1.7).
 HEAD_RATIO = 1.55
+#: ... or when the largest circle inside the ink there is this many times the pen's half width.
+FAT_RATIO = 1.8
 
 
 @dataclass
@@ -66,6 +68,7 @@ def trace_connectors(
 ) -> list[Connector]:
     """The connectors in ``lines`` (ink outside shapes, text removed) between the zones' shapes."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    thickness = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
     contacts = _contacts(zone, labels, n)
     pieces = _pieces(labels, stats, n, contacts)
     gap = max(2.5 * text_h, 6 * page.pen, 12.0)
@@ -74,7 +77,7 @@ def trace_connectors(
     out: list[Connector] = []
     for members, chain_contacts, gaps in chains:
         for c in chain_contacts:
-            _mark_head(c, labels, members, radius, page.pen)
+            _mark_head(c, labels, thickness, members, radius, page.pen)
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
     return out
 
@@ -177,8 +180,9 @@ def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int
     return out
 
 
-def _mark_head(contact: Contact, labels: np.ndarray, members: list[int], radius: float, pen: float) -> None:
-    """An arrowhead: the ink within ``radius`` of the contact is much wider than the line further on."""
+def _mark_head(contact: Contact, labels: np.ndarray, thickness: np.ndarray, members: list[int], radius: float, pen: float) -> None:
+    """An arrowhead: near the contact the ink is much wider than the line further on, or a
+    filled head's inscribed circle is much fatter than the pen (when the line turns close by)."""
     px, py = contact.point
     r2 = int(2 * radius) + 2
     x0, y0 = max(0, int(px) - r2), max(0, int(py) - r2)
@@ -199,6 +203,9 @@ def _mark_head(contact: Contact, labels: np.ndarray, members: list[int], radius:
     width_near = _spread(pts[near] @ normal)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
+    inscribed = float(thickness[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][ys[near], xs[near]].max())
+    fat = inscribed / (pen / 2 + 0.5)
+    contact.head_ratio = max(contact.head_ratio, fat * HEAD_RATIO / FAT_RATIO)
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
 
 
@@ -239,8 +246,8 @@ def _arrow(a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats
         kind = "normal"
     else:
         kind = "none"
-        if (b.point[1], b.point[0]) < (a.point[1], a.point[0]):
-            a, b = b, a  # no head: read it top to bottom, left to right
+    if kind != "normal" and (b.point[1], b.point[0]) < (a.point[1], a.point[0]):
+        a, b = b, a  # no way to tell: read it top to bottom, left to right
     certainty = min(1.0, min(abs(np.log(max(c.head_ratio, 1e-3) / HEAD_RATIO)) for c in (a, b)) / 0.4)
     score *= 0.75 + 0.25 * certainty
     points = _polyline(a.point, b.point, members, labels, stats, pen)

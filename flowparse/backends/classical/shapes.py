@@ -49,6 +49,11 @@ class Region:
         return out
 
     @property
+    def text_fill(self) -> tuple[int, int, int]:
+        """The colour text is written on (the inner ring's, for a double outline)."""
+        return self.fill if self.inner is None else self.inner.fill
+
+    @property
     def w(self) -> int:
         return self.mask.shape[1]
 
@@ -79,9 +84,7 @@ def find_shapes(page: Page) -> list[Region]:
     >>> [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
     [('rectangle', (39, 29, 162, 92))]
     """
-    regions = _interiors(page)
-    regions += [s for s in _solids(page) if not any(_iou(s, r) > 0.5 for r in regions)]
-    regions = _resolve_nesting(regions)
+    regions = _resolve_nesting(_interiors(page) + _solids(page), page.pen)
     for region in regions:
         region.shape, region.fit = classify_mask(region.mask, hollow=region.hollow, pen=page.pen)
     regions = _join_parts(regions, page.pen)
@@ -117,6 +120,7 @@ def _solids(page: Page) -> list[Region]:
     # Wider than any pen and than an arrowhead's inscribed circle, narrower than any shape.
     k = max(int(2 * page.pen + 4), 11) | 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, ((k // 2) | 1,) * 2)
     opened = cv2.morphologyEx(page.tint, cv2.MORPH_OPEN, disc)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     H, W = opened.shape
@@ -127,11 +131,32 @@ def _solids(page: Page) -> list[Region]:
             continue
         x0, y0, x1, y1 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
         core = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
-        # Opening rounds corners off; take back the tint within reach of the core.
-        body = _fill_holes(cv2.bitwise_and(page.tint[y0:y1, x0:x1], cv2.dilate(core, disc)))
+        core = _same_colour_core(page.rgb[y0:y1, x0:x1], core, disc)
+        if core is None:
+            continue
+        # Opening rounds corners off; take back the tint within reach of the core, not so far
+        # as to reach an outer ring drawn a few pixels away (a double circle).
+        body = _fill_holes(cv2.bitwise_and(page.tint[y0:y1, x0:x1], cv2.dilate(core, reach)))
         fill = _median_colour(page.rgb[y0:y1, x0:x1], core > 0)
         regions.append(_crop_region(body, x0, y0, hollow=False, fill=fill))
     return regions
+
+
+def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> np.ndarray | None:
+    """The largest part of ``core`` in its dominant colour: a black arrowhead touching a red box
+    survives the opening with the box, but is not red."""
+    fill = np.median(rgb[core > 0], axis=0)
+    similar = np.abs(rgb.astype(np.int16) - fill.astype(np.int16)).max(axis=2) <= 45
+    # Letters written on the fill are holes in it: fill them before the opening splits the fill.
+    same = _fill_holes(np.where(similar & (core > 0), 255, 0).astype(np.uint8))
+    same = cv2.morphologyEx(same, cv2.MORPH_OPEN, disc)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(same, connectivity=8)
+    if n < 2:
+        return None
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[best, cv2.CC_STAT_AREA] < MIN_AREA * 2:
+        return None
+    return np.where(labels == best, 255, 0).astype(np.uint8)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -198,29 +223,45 @@ def _contains(outer: Region, inner: Region, slack: int = 2) -> bool:
     )
 
 
-def _resolve_nesting(regions: list[Region]) -> list[Region]:
-    """Inner rings make double circles; small insides are letter holes; big outsides are frames."""
+def _inset(outer: Region, inner: Region) -> float:
+    return min(inner.x - outer.x, inner.y - outer.y, outer.x + outer.w - inner.x - inner.w, outer.y + outer.h - inner.y - inner.h)
+
+
+def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
+    """Inner rings make double circles; small insides are letter holes; big outsides are frames.
+
+    A light fill inside an outline is found twice (the interior, and the tinted blob): the two
+    differ by about one pen width all round, and the interior, which knows its outline, stays.
+    """
     regions = sorted(regions, key=lambda r: -r.area)
     dropped: set[int] = set()
     for i, outer in enumerate(regions):
         if i in dropped:
             continue
         inside = [j for j in range(i + 1, len(regions)) if j not in dropped and _contains(outer, regions[j])]
+        twin = next((j for j in inside if _inset(outer, regions[j]) <= max(2.0, pen) and regions[j].area > 0.6 * outer.area), None)
+        if twin is not None and not outer.hollow:
+            dropped.add(i)
+            continue
         for j in inside:
             inner = regions[j]
+            if j == twin:
+                dropped.add(j)
+                continue
             ratio = inner.area / outer.area
             concentric = abs((inner.x + inner.w / 2) - (outer.x + outer.w / 2)) < 0.1 * outer.w and abs(
                 (inner.y + inner.h / 2) - (outer.y + outer.h / 2)
             ) < 0.1 * outer.h
-            if ratio >= 0.45 and concentric and not outer.parts:
-                outer.parts = ["outer", "inner"]
-                outer.inner = inner
+            if ratio >= 0.45 and concentric:
+                if not outer.parts:  # later concentric insides are the same inner ring found twice
+                    outer.parts = ["outer", "inner"]
+                    outer.inner = inner
                 dropped.add(j)
-            elif ratio < 0.08 or inner.area < 4 * MIN_AREA:
-                dropped.add(j)  # a letter's hole, or a decoration drawn inside the shape
+            elif inner.area < 4 * MIN_AREA:
+                dropped.add(j)  # a letter's hole, or a speck drawn inside the shape
         big = [j for j in inside if j not in dropped]
         if big:
-            dropped.add(i)  # a frame or cluster box around other shapes, not a node itself
+            dropped.add(i)  # a frame, a cluster box or page fenced in by connectors: not a node
     return [r for k, r in enumerate(regions) if k not in dropped]
 
 

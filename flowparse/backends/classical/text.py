@@ -34,9 +34,19 @@ def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[
     inner = cv2.erode(region.text_mask, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=0)
     rgb = page.rgb[region.y : region.y + region.h, region.x : region.x + region.w]
-    fill = np.array(region.fill, np.int16)
+    fill = np.array(region.text_fill, np.int16)
     ink = (np.abs(rgb.astype(np.int16) - fill).max(axis=2) > INK_CONTRAST) & (inner > 0)
-    return [(_line_crop(rgb, inner, region.fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)]
+    ink = _drop_strokes(ink, region.w, page.pen)
+    return [(_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)]
+
+
+def _drop_strokes(ink: np.ndarray, width: int, pen: float) -> np.ndarray:
+    """Take out long thin strokes: a cylinder's lid arc, a divider, an underline - not letters."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    strokes = [i for i in range(1, n) if stats[i, 2] >= 0.45 * width and stats[i, 4] <= stats[i, 2] * (pen + 1.5)]
+    if not strokes:
+        return ink
+    return ink & ~np.isin(labels, strokes)
 
 
 def _line_boxes(ink: np.ndarray, min_height: int = 4) -> list[tuple[int, int, int, int]]:

@@ -1,0 +1,142 @@
+"""Batch throughput of ``flowparse parse`` and its memory over many inputs.
+
+Throughput: charts per second over a folder of synthetic charts (the data engine's generator,
+seeded), parsed by the pipeline with 1 and with 2 worker processes, in the same run:
+
+    .venv/bin/python benchmarks/bench_batch.py throughput --charts 200 --workers 1 2
+
+On a GPU machine the same script measures batched InternVL inference (one process):
+
+    .venv/bin/python benchmarks/bench_batch.py throughput --backend internvl --model PATH --batch-sizes 1 8
+
+Memory: peak RSS of the pipeline's process over N tiny inputs with a backend that does no work,
+so what is measured is the pipeline itself (manifest, progress, writing); flat means the peak
+for 10,000 inputs is about the peak for 1,000:
+
+    .venv/bin/python benchmarks/bench_batch.py memory --inputs 1000 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def make_charts(folder: Path, count: int, seed: int) -> str:
+    """``count`` synthetic charts (up to 20 nodes) as PNGs; returns which generator made them."""
+    from flowparse.training.synth.pil_render import render_pil
+    from flowparse.training.synth.structure import sample_chart
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    for k in range(count):
+        image, _ = render_pil(sample_chart(rng, min_nodes=3, max_nodes=20), rng)
+        image.save(folder / f"chart{k:04d}.png")
+    return "flowparse.training.synth (sample_chart + render_pil)"
+
+
+def time_run(folder: Path, out: Path, **kw) -> dict:
+    from flowparse.pipeline import run_pipeline
+
+    start = time.perf_counter()
+    summary = run_pipeline([str(folder)], out, progress=False, **kw)
+    seconds = time.perf_counter() - start
+    return {"ok": summary.ok, "failed": summary.failed, "seconds": round(seconds, 2), "charts_per_s": round(summary.total / seconds, 3)}
+
+
+def throughput(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, "charts")
+        generator = make_charts(folder, args.charts, args.seed)
+        print(f"# {args.charts} charts from {generator}, seed {args.seed}; cpus: {os.cpu_count()}; {platform.processor() or platform.machine()}")
+        results = {}
+        options = {"backend": args.backend, "model": args.model, "formats": ("json",)}
+        for workers in args.workers:
+            for batch_size in args.batch_sizes:
+                name = f"workers={workers} batch={batch_size}"
+                results[name] = time_run(folder, Path(tmp, name.replace(" ", "_")), workers=workers, batch_size=batch_size, **options)
+                print(name, json.dumps(results[name]), flush=True)
+        names = list(results)
+        if len(names) > 1:
+            base = results[names[0]]["charts_per_s"]
+            for name in names[1:]:
+                print(f"ratio {name} / {names[0]}: {results[name]['charts_per_s'] / base:.2f}")
+
+
+def _null_backend_run(count: int) -> int:
+    """In a fresh process: peak RSS (KiB) of a pipeline run over ``count`` tiny PNGs."""
+    import io
+
+    from PIL import Image
+
+    from flowparse.backends import register_backend
+    from flowparse.graph import add_shape, new_graph
+    from flowparse.pipeline import run_pipeline
+
+    class NullBackend:  # no detection: what grows is the pipeline's own state
+        def __init__(self, model=None, **_):
+            pass
+
+        def parse(self, image, *, source=""):
+            G = new_graph(*image.size, source=source, backend="null")
+            add_shape(G, "rectangle", (1, 1, 5, 5), "x")
+            return G
+
+    register_backend("null", NullBackend, replace=True)
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "white").save(buffer, format="PNG")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, "in")
+        for k in range(count):
+            sub = folder / f"{k // 1000:03d}"
+            sub.mkdir(parents=True, exist_ok=True)
+            (sub / f"i{k:05d}.png").write_bytes(buffer.getvalue())
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        summary = run_pipeline([str(folder)], Path(tmp, "out"), backend="null", formats=("json", "mermaid"), progress=False)
+        assert summary.ok == count, summary
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({"inputs": count, "rss_before_kib": before, "peak_rss_kib": after, "seconds": round(time.perf_counter() - start, 1)}))
+    return 0
+
+
+def memory(args) -> None:
+    for count in args.inputs:
+        result = subprocess.run([sys.executable, __file__, "_memory-one", str(count)], capture_output=True, text=True, check=True)
+        print(result.stdout.strip(), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    t = commands.add_parser("throughput", help="charts per second with N workers / batch sizes")
+    t.add_argument("--charts", type=int, default=200)
+    t.add_argument("--seed", type=int, default=20261125)
+    t.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    t.add_argument("--batch-sizes", type=int, nargs="+", default=[1])
+    t.add_argument("--backend", default="classical")
+    t.add_argument("--model", default=None)
+    m = commands.add_parser("memory", help="peak RSS over N inputs, each count in a fresh process")
+    m.add_argument("--inputs", type=int, nargs="+", default=[1000, 10000])
+    one = commands.add_parser("_memory-one")
+    one.add_argument("count", type=int)
+    args = parser.parse_args()
+    if args.command == "throughput":
+        throughput(args)
+    elif args.command == "memory":
+        memory(args)
+    else:
+        sys.exit(_null_backend_run(args.count))
+
+
+if __name__ == "__main__":
+    main()
