@@ -209,6 +209,7 @@ class LoRAFinetuneRecipe:
 
     # ------------------------------------------------------------------------------ train
     def _loader(self, steps):
+        import torch
         from torch.utils.data import DataLoader
 
         from flowparse.training.samples import collate_samples, sample_dataset
@@ -216,11 +217,14 @@ class LoRAFinetuneRecipe:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         batches = [list(micro) for step in steps for micro in step.micro_batches]
         workers = self.cfg.dataloader_num_workers
+        # Its own generator: a DataLoader draws a worker seed from the global RNG when iteration
+        # starts, which would shift dropout's random stream in a resumed run.
+        generator = torch.Generator().manual_seed(self.cfg.seed)
         return DataLoader(
             sample_dataset(self.records, self.plan, self.builder), batch_sampler=batches,
             collate_fn=partial(collate_samples, pad_token_id=pad), num_workers=workers,
             pin_memory=self.env.device.type == "cuda", persistent_workers=False,
-            prefetch_factor=2 if workers else None,
+            prefetch_factor=2 if workers else None, generator=generator,
         )
 
     def _window_tokens(self, step) -> int:
@@ -305,11 +309,14 @@ class LoRAFinetuneRecipe:
         import torch
 
         env = self.env
+        # Saving must not move the random streams (a library may draw from them while saving):
+        # the resumed run starts from this state, so the uninterrupted one must continue from it too.
+        rng = ckpt.rng_state()
         tmp = self.out / f".checkpoint-{step}.tmp"
         if env.is_main:
             tmp = ckpt.open_checkpoint(self.out, step)
         self._barrier()
-        torch.save(ckpt.rng_state(), tmp / f"rng_state_{env.rank}.pt")
+        torch.save(rng, tmp / f"rng_state_{env.rank}.pt")
         if self.deepspeed:
             self.engine.save_checkpoint(str(tmp / ckpt.DEEPSPEED_STATE), tag="state")
         state_dict = self._export_state_dict()
@@ -331,6 +338,7 @@ class LoRAFinetuneRecipe:
             ckpt.rotate_checkpoints(self.out, self.cfg.save_total_limit)
             self.log(f"saved {final}")
         self._barrier()
+        ckpt.restore_rng_state(rng)
         return final
 
     def _export_state_dict(self):
