@@ -116,7 +116,7 @@ def test_crashed_run_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp
 def test_killed_process_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp_path):
     """A real SIGKILL at a random point (maybe mid-checkpoint), then `flowparse train` again."""
     meta, _ = tiny_charts
-    args = [f"model={tiny_internvl}", f"meta_path={meta}", "max_steps=24", "save_steps=2"]
+    args = [f"model={tiny_internvl}", f"meta_path={meta}", "max_steps=16", "save_steps=2"]
     _run(load_config(TINY, [*args, f"output_dir={tmp_path / 'straight'}"]))
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "flowparse.training.cli", str(TINY), *args, f"output_dir={out}"]
@@ -128,12 +128,32 @@ def test_killed_process_resumes_to_the_same_weights(tiny_internvl, tiny_charts, 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert not (out / "checkpoint-24").exists()
+    assert not (out / "checkpoint-16").exists()
     result = CliRunner().invoke(main, ["train", str(TINY), *args, f"output_dir={out}"])
     assert result.exit_code == 0, result.output
     a, b = _weights(tmp_path / "straight", "model.safetensors"), _weights(out, "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list(out.glob(".checkpoint-*.tmp"))  # a half-written checkpoint was cleaned up
+
+
+def test_two_process_ddp_matches_one_process(tiny_internvl, tiny_charts, tmp_path):
+    """torchrun with 2 CPU processes (gloo), 2 samples each, gives the 1-process weights and losses."""
+    import json
+
+    from safetensors.torch import load_file
+
+    meta, _ = tiny_charts
+    args = [f"model={tiny_internvl}", f"meta_path={meta}", "max_steps=3", "save_steps=3"]
+    _run(load_config(TINY, [*args, f"output_dir={tmp_path / 'one'}"]))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+               "-m", "flowparse.training.cli", str(TINY), *args, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'two'}"]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"world_size": 2' in (tmp_path / "two" / "train.log").read_text()
+    a, b = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(tmp_path / "two" / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    losses = [[json.loads(line)["loss"] for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("one", "two")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
 # ----------------------------------------------------------------------------------------- LoRA
