@@ -21,7 +21,7 @@ from transformers import AutoTokenizer, InternVLForConditionalGeneration  # noqa
 
 from flowparse.backends.internvl.convert import CheckpointImportError, import_checkpoint, rename_key  # noqa: E402
 from flowparse.backends.internvl.templates import template_for_llm  # noqa: E402
-from flowparse.backends.internvl.tiny import build_tiny_internvl  # noqa: E402
+from flowparse.backends.internvl.tiny import build_tiny_internvl, build_tiny_sentencepiece  # noqa: E402
 
 ARCHS = {"qwen2": "Qwen2ForCausalLM", "llama": "InternLM2ForCausalLM", "phi3": "Phi3ForCausalLM"}
 
@@ -114,7 +114,9 @@ def _original_hf_llm(sd: dict) -> dict:
     return out
 
 
-def _write_original(native_dir, out_dir, llm: str, *, tied: bool) -> InternVLForConditionalGeneration:
+def _write_original(
+    native_dir, out_dir, llm: str, *, tied: bool, tokenizer_dir=None
+) -> InternVLForConditionalGeneration:
     model = InternVLForConditionalGeneration.from_pretrained(native_dir, use_safetensors=True).eval()
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     weights = _original_vision(sd)
@@ -123,8 +125,11 @@ def _write_original(native_dir, out_dir, llm: str, *, tied: bool) -> InternVLFor
         weights.pop("language_model.lm_head.weight", None)
     out_dir.mkdir()
     save_file({k: v.contiguous() for k, v in weights.items()}, str(out_dir / "model.safetensors"))
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(native_dir / name, out_dir / name)
+    tokenizer_files = (
+        ("tokenizer.model", "tokenizer_config.json") if tokenizer_dir else ("tokenizer.json", "tokenizer_config.json")
+    )
+    for name in tokenizer_files:
+        shutil.copy((tokenizer_dir or native_dir) / name, out_dir / name)
     text, vision = model.config.text_config, model.config.vision_config
     llm_config = {
         "architectures": [ARCHS[llm]],
@@ -182,6 +187,17 @@ def _write_original(native_dir, out_dir, llm: str, *, tied: bool) -> InternVLFor
     return model
 
 
+def _original_token_ids(folder) -> dict[str, int]:
+    """Special token ids as the original files state them (read directly: loading the original
+    InternLM2 tokenizer would need its remote code)."""
+    ids = {}
+    if (folder / "tokenizer.json").is_file():
+        ids.update({t["content"]: t["id"] for t in json.loads((folder / "tokenizer.json").read_text())["added_tokens"]})
+    decoder = json.loads((folder / "tokenizer_config.json").read_text()).get("added_tokens_decoder", {})
+    ids.update({entry["content"]: int(i) for i, entry in decoder.items()})
+    return ids
+
+
 def _inputs(model, tokenizer):
     torch.manual_seed(1)
     tokens_per_tile = model.config.image_seq_length
@@ -193,21 +209,31 @@ def _inputs(model, tokenizer):
 
 
 @pytest.mark.parametrize(
-    "llm, tied",
+    "llm, tied, sentencepiece",
     [
-        ("qwen2", True),  # InternVL2-1B: Qwen2-0.5B ties its output layer to the embeddings
-        ("llama", False),  # InternVL2-2B/8B: InternLM2 with packed wqkv (GQA: 4 query heads per 2 kv)
-        ("phi3", False),  # InternVL2-4B: Phi-3 keeps transformers' names
+        ("qwen2", True, False),  # InternVL2-1B: Qwen2-0.5B ties its output layer to the embeddings
+        ("llama", False, False),  # InternVL2-2B/8B: InternLM2 with packed wqkv (GQA: 4 query heads per 2 kv)
+        ("llama", False, True),  # ... with InternLM2's remote-code SentencePiece tokenizer, as shipped
+        ("phi3", False, False),  # InternVL2-4B: Phi-3 keeps transformers' names
     ],
 )
-def test_import_gives_the_same_logits(tmp_path, llm, tied):
-    native_dir = build_tiny_internvl(tmp_path / "native", llm, tie_word_embeddings=tied, vision_layers=2)
-    reference = _write_original(native_dir, tmp_path / "original", llm, tied=tied)
+def test_import_gives_the_same_logits(tmp_path, llm, tied, sentencepiece):
+    tokenizer_dir = tokenizer = None
+    if sentencepiece:
+        pytest.importorskip("sentencepiece", reason="InternLM2's tokenizer is SentencePiece")
+        from transformers import LlamaTokenizer
+
+        tokenizer_dir = build_tiny_sentencepiece(tmp_path / "spm")
+        tokenizer = LlamaTokenizer.from_pretrained(tokenizer_dir, legacy=False, add_prefix_space=False)
+    native_dir = build_tiny_internvl(
+        tmp_path / "native", llm, tie_word_embeddings=tied, vision_layers=2, tokenizer=tokenizer
+    )
+    reference = _write_original(native_dir, tmp_path / "original", llm, tied=tied, tokenizer_dir=tokenizer_dir)
     out = import_checkpoint(tmp_path / "original", tmp_path / "imported")
 
     imported = InternVLForConditionalGeneration.from_pretrained(out, use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
-    original_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "original")
+    original_ids = _original_token_ids(tmp_path / "original")
     input_ids, pixels = _inputs(reference, tokenizer)
     with torch.no_grad():
         expected = reference(input_ids=input_ids, pixel_values=pixels).logits
@@ -224,13 +250,14 @@ def test_import_gives_the_same_logits(tmp_path, llm, tied):
         "</box>",
         template_for_llm(llm).stop_token,
     ):
-        assert tokenizer.convert_tokens_to_ids(token) == original_tokenizer.convert_tokens_to_ids(token)
-    assert imported.config.image_token_id == original_tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>") != 151667
+        assert tokenizer.convert_tokens_to_ids(token) == original_ids[token]
+    assert imported.config.image_token_id == original_ids["<IMG_CONTEXT>"] != 151667
     template = template_for_llm(llm)
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": "<image>\nQ"}], tokenize=False, add_generation_prompt=True
     )
     assert rendered == template.prompt("<image>\nQ")
+    assert "auto_map" not in json.loads((out / "tokenizer_config.json").read_text())  # loads without remote code
     settings = json.loads((out / "flowparse_internvl.json").read_text())
     assert settings["template"] == template.name and settings["tiling"]["max_tiles"] == 6
 

@@ -318,21 +318,50 @@ def _original_added_tokens(src: Path) -> dict[str, int]:
     return found
 
 
+#: Texts on which a rebuilt SentencePiece tokenizer must encode exactly like SentencePiece.
+#: The added tokens (<img>, <ref>, ...) are checked by id separately.
+_PROBES = (
+    "Please detect and label all objects in the following image and mark their positions.",
+    " leading space, two  spaces\n\nand newlines\t",
+    "n0 diamond In stock? [[359, 292, 641, 444]]\nn0 -> n1",  # no added tokens: SentencePiece lacks them
+    "流程图：开始，判断，结束。",
+)
+
+
 def _load_original_tokenizer(src: Path):
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(str(src), trust_remote_code=False, local_files_only=True)
-    except (OSError, ValueError) as first:
-        # InternLM2 ships a remote-code sentencepiece tokenizer: rebuild it as a fast Llama one.
-        try:
-            from transformers import LlamaTokenizerFast
+    except (OSError, ValueError) as e:
+        if not (src / "tokenizer.model").is_file():
+            raise CheckpointImportError(f"cannot load the tokenizer without remote code ({e})", source=src) from None
+    return _sentencepiece_as_llama(src)
 
-            return LlamaTokenizerFast.from_pretrained(str(src), from_slow=True, legacy=False, local_files_only=True)
-        except Exception as second:  # noqa: BLE001 - both failures are reported together
-            raise CheckpointImportError(
-                f"cannot load the tokenizer without remote code ({first}); as Llama: {second}", source=src
-            ) from None
+
+def _sentencepiece_as_llama(src: Path):
+    """InternLM2's remote-code SentencePiece tokenizer rebuilt as transformers' (fast) Llama one.
+
+    InternLM2's tokenizer encodes with ``SentencePieceProcessor.encode``; the rebuilt one must give
+    the same ids on probe texts, with the prefix-space setting that achieves it, or the import stops.
+    """
+    from transformers import LlamaTokenizer
+
+    try:
+        import sentencepiece
+    except ImportError:
+        raise CheckpointImportError(
+            "the tokenizer is SentencePiece with remote code (InternLM2): `pip install sentencepiece` to import it",
+            source=src,
+        ) from None
+    reference = sentencepiece.SentencePieceProcessor(model_file=str(src / "tokenizer.model"))
+    for prefix_space in (False, True):
+        tokenizer = LlamaTokenizer.from_pretrained(
+            str(src), legacy=False, add_prefix_space=prefix_space, local_files_only=True
+        )
+        if all(tokenizer(p, add_special_tokens=False)["input_ids"] == reference.encode(p) for p in _PROBES):
+            return tokenizer
+    raise CheckpointImportError("the rebuilt tokenizer does not encode like its SentencePiece model", source=src)
 
 
 def _import_tokenizer(src: Path, dst: Path, template: ChatTemplate):
@@ -350,7 +379,17 @@ def _import_tokenizer(src: Path, dst: Path, template: ChatTemplate):
     tokenizer.chat_template = template.jinja()
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(str(dst))
+    _drop_remote_code(dst / "tokenizer_config.json")
     return tokenizer
+
+
+def _drop_remote_code(path: Path) -> None:
+    """The saved tokenizer is transformers' own class: the original's ``auto_map`` (remote code)
+    would make loaders ask for ``trust_remote_code`` for nothing."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.pop("auto_map", None)
+    config.pop("local_files_only", None)
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------- import

@@ -21,6 +21,7 @@ __all__ = [
     "build_tiny_tokenizer",
     "build_tiny_internvl",
     "teach_tiny_internvl",
+    "build_tiny_sentencepiece",
     "write_flowparse_config",
 ]
 
@@ -133,6 +134,7 @@ def build_tiny_internvl(
     patch_size: int = 28,
     max_tiles: int = 2,
     tie_word_embeddings: bool = False,
+    tokenizer=None,
     seed: int = 0,
 ) -> Path:
     """Write a tiny native InternVL checkpoint to ``out_dir`` and return the path.
@@ -140,7 +142,8 @@ def build_tiny_internvl(
     ``llm`` is ``"qwen2"`` (InternVL2-1B's family, Hermes-2 template), ``"llama"`` (InternLM2 as
     Llama, InternVL2-2B/8B's family, internlm2-chat template) or ``"phi3"`` (InternVL2-4B,
     phi3-chat). ``patch_size=28`` gives 64 image tokens per 448 px tile instead of 256, which
-    keeps CPU tests fast; the rest is the real layout.
+    keeps CPU tests fast; the rest is the real layout. ``tokenizer`` replaces the tiny BPE one
+    (it must hold the chat and InternVL tokens).
 
     >>> import tempfile
     >>> path = build_tiny_internvl(tempfile.mkdtemp())  # doctest: +SKIP
@@ -152,7 +155,7 @@ def build_tiny_internvl(
         raise ValueError(f"llm must be one of {', '.join(_LLM_TOKENS)}, got {llm!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tiny_tokenizer(llm, seed=seed)
+    tokenizer = tokenizer if tokenizer is not None else build_tiny_tokenizer(llm, seed=seed)
     template = template_for_llm(llm)
     tokenizer.chat_template = template.jinja()
     eos_id = tokenizer.convert_tokens_to_ids(template.stop_token)
@@ -238,3 +241,61 @@ def teach_tiny_internvl(
         loss.backward()
         optimizer.step()
     model.eval().save_pretrained(model_dir, safe_serialization=True)
+
+
+def build_tiny_sentencepiece(out_dir: str | os.PathLike, vocab_size: int = 600, seed: int = 0) -> Path:
+    """Tokenizer files laid out like InternVL2-2B/8B's: a SentencePiece ``tokenizer.model`` and a
+    ``tokenizer_config.json`` naming InternLM2's remote-code tokenizer class, no ``tokenizer.json``.
+
+    The chat markers are pieces of the model (as in InternLM2); InternVL's tokens are added after
+    it, with their ids in ``added_tokens_decoder``. Needs ``sentencepiece``. For import tests.
+
+    >>> build_tiny_sentencepiece(tempfile.mkdtemp())  # doctest: +SKIP
+    """
+    import io
+
+    import sentencepiece
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(_synthetic_corpus(seed)),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="bpe",
+        byte_fallback=True,
+        character_coverage=1.0,
+        user_defined_symbols=["<|im_end|>", "<|im_start|>"],
+        add_dummy_prefix=False,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        split_digits=True,
+        remove_extra_whitespaces=False,
+        normalization_rule_name="identity",
+        minloglevel=2,
+    )
+    (out / "tokenizer.model").write_bytes(model.getvalue())
+
+    def entry(token):
+        flags = {"lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+        return {"content": token, **flags}
+
+    added = {str(i): entry(t) for i, t in enumerate(["<unk>", "<s>", "</s>", "<|im_end|>", "<|im_start|>"])}
+    added.update({str(vocab_size + i): entry(t) for i, t in enumerate(INTERNVL_SPECIAL_TOKENS)})
+    config = {
+        "tokenizer_class": "InternLM2Tokenizer",
+        "auto_map": {"AutoTokenizer": ["tokenization_internlm2.InternLM2Tokenizer", None]},
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "</s>",
+        "unk_token": "<unk>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "added_tokens_decoder": added,
+        "additional_special_tokens": ["<|im_start|>", "<|im_end|>", *INTERNVL_SPECIAL_TOKENS],
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return out
