@@ -115,7 +115,7 @@ def _original_hf_llm(sd: dict) -> dict:
 
 
 def _write_original(
-    native_dir, out_dir, llm: str, *, tied: bool, tokenizer_dir=None
+    native_dir, out_dir, llm: str, *, tied: bool, tokenizer_dir=None, shards: int = 1
 ) -> InternVLForConditionalGeneration:
     model = InternVLForConditionalGeneration.from_pretrained(native_dir, use_safetensors=True).eval()
     sd = {k: v.clone() for k, v in model.state_dict().items()}
@@ -124,7 +124,17 @@ def _write_original(
     if tied:
         weights.pop("language_model.lm_head.weight", None)
     out_dir.mkdir()
-    save_file({k: v.contiguous() for k, v in weights.items()}, str(out_dir / "model.safetensors"))
+    names = sorted(weights)
+    if shards == 1:
+        save_file({k: weights[k].contiguous() for k in names}, str(out_dir / "model.safetensors"))
+    else:  # the layout of the 8B: shards plus an index
+        weight_map = {}
+        for s in range(shards):
+            part = names[s::shards]
+            file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            save_file({k: weights[k].contiguous() for k in part}, str(out_dir / file))
+            weight_map.update(dict.fromkeys(part, file))
+        (out_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     tokenizer_files = (
         ("tokenizer.model", "tokenizer_config.json") if tokenizer_dir else ("tokenizer.json", "tokenizer_config.json")
     )
@@ -213,7 +223,7 @@ def _inputs(model, tokenizer):
     [
         ("qwen2", True, False),  # InternVL2-1B: Qwen2-0.5B ties its output layer to the embeddings
         ("llama", False, False),  # InternVL2-2B/8B: InternLM2 with packed wqkv (GQA: 4 query heads per 2 kv)
-        ("llama", False, True),  # ... with InternLM2's remote-code SentencePiece tokenizer, as shipped
+        ("llama", False, True),  # ... with InternLM2's remote-code SentencePiece tokenizer and 3 shards, as shipped
         ("phi3", False, False),  # InternVL2-4B: Phi-3 keeps transformers' names
     ],
 )
@@ -228,8 +238,12 @@ def test_import_gives_the_same_logits(tmp_path, llm, tied, sentencepiece):
     native_dir = build_tiny_internvl(
         tmp_path / "native", llm, tie_word_embeddings=tied, vision_layers=2, tokenizer=tokenizer
     )
-    reference = _write_original(native_dir, tmp_path / "original", llm, tied=tied, tokenizer_dir=tokenizer_dir)
+    shards = 3 if sentencepiece else 1
+    reference = _write_original(
+        native_dir, tmp_path / "original", llm, tied=tied, tokenizer_dir=tokenizer_dir, shards=shards
+    )
     out = import_checkpoint(tmp_path / "original", tmp_path / "imported")
+    assert len(list(out.glob("*.safetensors"))) == shards
 
     imported = InternVLForConditionalGeneration.from_pretrained(out, use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
