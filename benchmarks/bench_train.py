@@ -33,8 +33,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_internvl import build_random_model  # noqa: E402  (the InternVL benchmark's architectures)
-
-from flowparse.backends.internvl.loading import pick_attention, pick_device  # noqa: E402
 from flowparse.training.config import TrainConfig  # noqa: E402
 from flowparse.training.model_setup import (  # noqa: E402
     TrainingModule,
@@ -45,6 +43,8 @@ from flowparse.training.model_setup import (  # noqa: E402
 )
 from flowparse.training.recipes.optim import build_optimizer  # noqa: E402
 
+from flowparse.backends.internvl.loading import pick_attention, pick_device  # noqa: E402
+
 RECIPES = {
     "full": dict(recipe="full"),
     "lora": dict(recipe="lora", use_llm_lora=16, freeze_llm=True, freeze_mlp=True),
@@ -52,11 +52,16 @@ RECIPES = {
 
 
 def synthetic_batch(loaded, batch: int, text_tokens: int, answer_tokens: int, tiles: int, device) -> dict:
-    """``batch`` samples of one image (``tiles`` tiles) and ``text_tokens`` of text; labels on the last ``answer_tokens``."""
+    """``batch`` samples of one image (``tiles`` tiles) and ``text_tokens`` of text.
+
+    Labels sit on the last ``answer_tokens`` of each sample.
+    """
     tok = loaded.tokenizer
-    image = [tok.convert_tokens_to_ids("<img>")] + [loaded.model.config.image_token_id] * (
-        tiles * loaded.tiling.tokens_per_tile
-    ) + [tok.convert_tokens_to_ids("</img>")]
+    image = (
+        [tok.convert_tokens_to_ids("<img>")]
+        + [loaded.model.config.image_token_id] * (tiles * loaded.tiling.tokens_per_tile)
+        + [tok.convert_tokens_to_ids("</img>")]
+    )
     vocab = loaded.model.config.text_config.vocab_size
     rows = []
     for k in range(batch):
@@ -122,16 +127,17 @@ def run(size: str, recipe: str, batch: int, args, device) -> dict:
     patches = data["pixel_values"].shape[0] * (448 // 14) ** 2
     flops = model_flops(model, recipe, tokens, patches)
     row = {
-        "size": size, "recipe": recipe, "batch": batch, "seq_len": data["input_ids"].shape[1],
-        "s_per_step": round(seconds, 4), "tokens_per_s": round(tokens / seconds, 1),
+        "size": size,
+        "recipe": recipe,
+        "batch": batch,
+        "seq_len": data["input_ids"].shape[1],
+        "s_per_step": round(seconds, 4),
+        "tokens_per_s": round(tokens / seconds, 1),
         "mfu": round(flops / seconds / (args.peak_tflops * 1e12), 4),
         "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
-    del model, module, optimizer, loaded, data
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return row
+    return row  # the model goes with this frame; main() empties the CUDA cache between runs
 
 
 def _sync(device) -> None:
@@ -166,6 +172,7 @@ def main() -> None:
                     rows.append(run(size, recipe, batch, args, device))
                 except torch.OutOfMemoryError:
                     rows.append({"size": size, "recipe": recipe, "batch": batch, "error": "out of memory"})
+                if device.type == "cuda":
                     torch.cuda.empty_cache()
     print("| size | recipe | batch | seq len | s/step | tokens/s | MFU | peak GiB |\n|---|---|---|---|---|---|---|---|")
     for r in rows:

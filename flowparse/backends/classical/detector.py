@@ -22,15 +22,19 @@ from flowparse.backends.classical.text import TextBlock, free_text_blocks, node_
 from flowparse.geometry import clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph
 
-__all__ = ["detect", "attach_arrows", "MAX_SIDE"]
+__all__ = ["detect", "attach_arrows", "MAX_SIDE", "MIN_SCORE"]
 
 #: Longer sides are scaled down to this before analysis (speed; charts stay legible at it).
 MAX_SIDE = 2000
+#: Shapes scoring below this are left out (photo texture, smudges); 0 keeps every candidate.
+MIN_SCORE = 0.15
 #: Text height assumed when no shape holds any text, for ~1000 px charts.
 DEFAULT_TEXT_HEIGHT = 14.0
 
 
-def detect(rgb: np.ndarray, *, source: str = "", reader: TextReader | None = None, labels: bool = True) -> nx.DiGraph:
+def detect(
+    rgb: np.ndarray, *, source: str = "", reader: TextReader | None = None, labels: bool = True, min_score: float = MIN_SCORE
+) -> nx.DiGraph:
     """The flowchart graph of an RGB uint8 image (boxes in the image's own pixels).
 
     >>> G = detect(np.full((100, 100, 3), 255, np.uint8))   # doctest: +SKIP
@@ -44,10 +48,16 @@ def detect(rgb: np.ndarray, *, source: str = "", reader: TextReader | None = Non
     texts, line_boxes = _read_node_texts(page, regions, reader)
     text_h = text_height(line_boxes, DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000)
     G = new_graph(width, height, source=source, backend="classical")
+    chartness = _page_chartness(page)
+    kept = []
     for region, text in zip(regions, texts):
+        score = _node_score(region) * _flatness(page, region) * chartness
+        if score < min_score:
+            continue
         box = clip_box([v / scale for v in region.bbox], width, height)
-        add_shape(G, region.shape, box, text, score=_node_score(region))
-    bodies = [(r.x, r.y, r.mask) for r in regions]
+        add_shape(G, region.shape, box, text, score=score)
+        kept.append(region)
+    bodies = [(r.x, r.y, r.mask) for r in kept]
     _add_connectors(G, page, bodies, text_h, reader if labels else None, scale)
     return G
 
@@ -107,6 +117,23 @@ def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> t
             lines[k].append(text)
             kept_boxes.append(box)
     return ["\n".join(parts) for parts in lines], kept_boxes
+
+
+def _page_chartness(page: Page) -> float:
+    """How much of the image is plain page: charts are mostly page, photos hardly any."""
+    plain = float(np.count_nonzero(page.diff <= 20)) / page.diff.size
+    return float(min(1.0, max(0.1, plain / 0.4)))
+
+
+def _flatness(page: Page, region: Region) -> float:
+    """Drawn shapes are filled with one flat colour (text aside); a patch of photo is not."""
+    inner = cv2.erode(region.text_mask, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    pixels = page.rgb[region.y : region.y + region.h, region.x : region.x + region.w][inner]
+    if pixels.shape[0] < 20:
+        return 0.5
+    off = np.abs(pixels.astype(np.int16) - np.array(region.text_fill, np.int16)).max(axis=1)
+    flat = float(np.count_nonzero(off <= 20)) / pixels.shape[0]
+    return float(min(1.0, max(0.05, (flat - 0.3) / 0.45)))
 
 
 def _node_score(region: Region) -> float:

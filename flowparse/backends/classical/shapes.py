@@ -43,10 +43,14 @@ class Region:
         """Where this shape's text may be: inside the inner ring of a double outline."""
         if self.inner is None:
             return self.mask
-        out = np.zeros_like(self.mask)
-        dx, dy = self.inner.x - self.x, self.inner.y - self.y
-        out[dy : dy + self.inner.h, dx : dx + self.inner.w] = self.inner.mask[: self.h - dy, : self.w - dx]
-        return out
+        canvas = np.zeros((self.h, self.w), np.uint8)
+        x0, y0 = max(self.x, self.inner.x), max(self.y, self.inner.y)
+        x1, y1 = min(self.x + self.w, self.inner.x + self.inner.w), min(self.y + self.h, self.inner.y + self.inner.h)
+        if x1 > x0 and y1 > y0:
+            canvas[y0 - self.y : y1 - self.y, x0 - self.x : x1 - self.x] = self.inner.mask[
+                y0 - self.inner.y : y1 - self.inner.y, x0 - self.inner.x : x1 - self.inner.x
+            ]
+        return canvas
 
     @property
     def text_fill(self) -> tuple[int, int, int]:
@@ -84,7 +88,9 @@ def find_shapes(page: Page) -> list[Region]:
     >>> [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
     [('rectangle', (39, 29, 162, 92))]
     """
-    regions = _resolve_nesting(_interiors(page) + _solids(page), page.pen)
+    interiors = _interiors(page)
+    solids = [s for s in _solids(page) if not any(_twins(s, r, page.pen) for r in interiors)]
+    regions = _resolve_nesting(interiors + solids, page.pen)
     for region in regions:
         region.shape, region.fit = classify_mask(region.mask, hollow=region.hollow, pen=page.pen)
     regions = _join_parts(regions, page.pen)
@@ -223,31 +229,29 @@ def _contains(outer: Region, inner: Region, slack: int = 2) -> bool:
     )
 
 
+def _twins(a: Region, b: Region, pen: float) -> bool:
+    """One shape found twice (a light fill inside its outline): nearly the same body, same colour.
+
+    A filled double circle also nests a solid in an interior, but the interior there is the
+    white ring, not the fill's colour."""
+    same_colour = max(abs(u - v) for u, v in zip(a.fill, b.fill)) <= 30
+    return same_colour and _iou(a, b) > 0.75
+
+
 def _inset(outer: Region, inner: Region) -> float:
     return min(inner.x - outer.x, inner.y - outer.y, outer.x + outer.w - inner.x - inner.w, outer.y + outer.h - inner.y - inner.h)
 
 
 def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
-    """Inner rings make double circles; small insides are letter holes; big outsides are frames.
-
-    A light fill inside an outline is found twice (the interior, and the tinted blob): the two
-    differ by about one pen width all round, and the interior, which knows its outline, stays.
-    """
+    """Inner rings make double circles; small insides are letter holes; big outsides are frames."""
     regions = sorted(regions, key=lambda r: -r.area)
     dropped: set[int] = set()
     for i, outer in enumerate(regions):
         if i in dropped:
             continue
         inside = [j for j in range(i + 1, len(regions)) if j not in dropped and _contains(outer, regions[j])]
-        twin = next((j for j in inside if _inset(outer, regions[j]) <= max(2.0, pen) and regions[j].area > 0.6 * outer.area), None)
-        if twin is not None and not outer.hollow:
-            dropped.add(i)
-            continue
         for j in inside:
             inner = regions[j]
-            if j == twin:
-                dropped.add(j)
-                continue
             ratio = inner.area / outer.area
             concentric = abs((inner.x + inner.w / 2) - (outer.x + outer.w / 2)) < 0.1 * outer.w and abs(
                 (inner.y + inner.h / 2) - (outer.y + outer.h / 2)
