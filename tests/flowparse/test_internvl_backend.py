@@ -23,6 +23,7 @@ from flowparse.converters.json_graph import read_json  # noqa: E402
 import flowparse  # noqa: E402
 from flowparse.backends.internvl.backend import Answer, InternVLBackend  # noqa: E402
 from flowparse.backends.internvl.loading import ModelLoadError, load_internvl  # noqa: E402
+from flowparse.backends.internvl.preprocessing import preprocess_image  # noqa: E402
 from flowparse.backends.internvl.tiny import build_tiny_internvl, teach_tiny_internvl  # noqa: E402
 from flowparse.graph import add_shape, new_graph, validate_graph  # noqa: E402
 from flowparse.grounding import detection_answer, graph_answer, prompt_for  # noqa: E402
@@ -108,7 +109,8 @@ def test_batched_equals_one_by_one(taught):
     images = [_draw(order), _draw(shapes), _draw(order, (900, 300)), _draw(shapes, (200, 700))]  # 1 and 2 tiles
     batched = backend.parse_many(images, batch_size=4, sources=["a", "b", "c", "d"])
     single = [backend.parse(img, source=s) for img, s in zip(images, "abcd")]
-    assert [_summary(G) for G in batched] == [_summary(G) for G in single]
+    in_two_batches = backend.parse_many(images, batch_size=3, sources=list("abcd"))  # prefetches the 2nd
+    assert [_summary(G) for G in batched] == [_summary(G) for G in single] == [_summary(G) for G in in_two_batches]
     assert [G.graph["source"] for G in batched] == list("abcd")
     assert batched[0].number_of_edges() == order.number_of_edges()
 
@@ -146,8 +148,8 @@ def test_scores_are_the_greedy_token_log_probabilities(random_llama):
     assert answer.truncated and len(answer.logprobs) == 12
     # recompute with one plain forward pass over prompt + answer tokens
     loaded = backend.loaded
-    pixels, prompts = backend._batch_inputs([image], prompt_for("detection"))
-    prompt_ids = loaded.tokenizer(prompts, return_tensors="pt")["input_ids"]
+    prepared = backend._prepare([image], prompt_for("detection"))
+    prompt_ids, pixels = prepared.input_ids, preprocess_image(image, loaded.tiling)
     with torch.no_grad():
         first = loaded.model.generate(input_ids=prompt_ids, pixel_values=pixels, max_new_tokens=12, do_sample=False)
         logits = loaded.model(input_ids=first, pixel_values=pixels).logits[0, prompt_ids.shape[1] - 1 : -1]

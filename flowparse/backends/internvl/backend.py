@@ -14,12 +14,19 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
-from flowparse.backends.internvl.preprocessing import IMAGE_PLACEHOLDER, expand_image_tokens, preprocess_image
+from flowparse.backends.internvl.preprocessing import (
+    IMAGE_PLACEHOLDER,
+    expand_image_tokens,
+    normalize_pixels,
+    tile_image,
+    tiles_to_uint8,
+)
 from flowparse.errors import InputError
 from flowparse.grounding import complete_lines, parse_detection, parse_graph_answer, prompt_for
 
@@ -78,6 +85,15 @@ def token_ends(tokenizer, tokens: list[int]) -> tuple[str, list[int]]:
     if text != full:
         ends = [len(decode(tokens[: k + 1])) for k in range(len(tokens))]
     return full, ends
+
+
+@dataclass
+class _Prepared:
+    """A batch ready for the GPU: all tiles (uint8, one tensor) and the left-padded prompts."""
+
+    pixels: Any
+    input_ids: Any
+    attention_mask: Any
 
 
 class _GreedyLogprobs:
@@ -172,18 +188,24 @@ class InternVLBackend:
     ) -> list[nx.DiGraph]:
         """The graphs of ``images`` in order, ``batch_size`` per batched ``generate``.
 
-        Results equal parsing one by one (left padding, greedy decoding).
+        Results equal parsing one by one (left padding, greedy decoding). While a batch generates,
+        the next one is tiled and tokenised in a background thread.
         """
         batch_size = batch_size or self.batch_size
         pils = [self._as_image(img, src) for img, src in zip(images, sources or [None] * len(images))]
         names = [s or "" for s in (sources or [""] * len(pils))]
+        starts = range(0, len(pils), batch_size)
+        question = prompt_for(self.task)
         graphs: list[nx.DiGraph] = []
-        for start in range(0, len(pils), batch_size):
-            chunk = pils[start : start + batch_size]
-            answers = self.answer_many(chunk, prompt_for(self.task))
-            graphs += [
-                self._to_graph(a, img, n) for a, img, n in zip(answers, chunk, names[start : start + batch_size])
-            ]
+        with ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = [prefetch.submit(self._prepare, pils[k : k + batch_size], question) for k in starts[:1]]
+            for k in starts:
+                prepared = pending.pop().result()
+                if k + batch_size < len(pils):
+                    pending.append(prefetch.submit(self._prepare, pils[k + batch_size : k + 2 * batch_size], question))
+                answers = self._generate(prepared)
+                chunk, chunk_names = pils[k : k + batch_size], names[k : k + batch_size]
+                graphs += [self._to_graph(a, img, n) for a, img, n in zip(answers, chunk, chunk_names)]
         return graphs
 
     def answer_many(self, images: Sequence[Any], question: str) -> list[Answer]:
@@ -192,30 +214,7 @@ class InternVLBackend:
         >>> backend.answer_many([img], prompt_for("detection"))[0].text  # doctest: +SKIP
         '<ref>diamond</ref><box>[[120, 40, 380, 160]]</box>'
         """
-        import torch
-
-        loaded = self.loaded
-        pixel_values, prompts = self._batch_inputs(images, question)
-        inputs = loaded.tokenizer(prompts, return_tensors="pt", padding=True)
-        recorder = _GreedyLogprobs()
-        stop_id = loaded.tokenizer.convert_tokens_to_ids(loaded.template.stop_token)
-        with torch.inference_mode():
-            out = loaded.model.generate(
-                input_ids=inputs["input_ids"].to(loaded.device),
-                attention_mask=inputs["attention_mask"].to(loaded.device),
-                pixel_values=pixel_values.to(loaded.device, loaded.dtype),
-                max_new_tokens=self.max_new_tokens,
-                min_new_tokens=self.min_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                eos_token_id=stop_id,
-                pad_token_id=loaded.tokenizer.pad_token_id,
-                logits_processor=[recorder],
-                return_dict_in_generate=True,
-            )
-        new_tokens = out.sequences[:, inputs["input_ids"].shape[1] :].cpu()
-        logprobs = torch.stack(recorder.steps, dim=1) if recorder.steps else torch.zeros(len(images), 0)
-        return [self._answer(new_tokens[i].tolist(), logprobs[i].tolist(), stop_id) for i in range(len(images))]
+        return self._generate(self._prepare([self._as_image(img, None) for img in images], question))
 
     # ------------------------------------------------------------------------------ internals
 
@@ -228,15 +227,49 @@ class InternVLBackend:
 
         return load_image(image, source=source)[0]
 
-    def _batch_inputs(self, images: Sequence[Any], question: str):
-        """All tiles of the batch in one tensor (one vision pass) and each image's prompt text."""
+    def _prepare(self, images: Sequence[Any], question: str) -> _Prepared:
+        """CPU work of a batch: tiles (threads across images) and the tokenised, left-padded prompts."""
         import torch
 
         loaded = self.loaded
-        tiles = [preprocess_image(img, loaded.tiling) for img in images]
+        workers = max(1, min(len(images), os.cpu_count() or 1, 8))
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL resizes without holding the GIL
+            tiles = list(pool.map(lambda img: tiles_to_uint8(tile_image(img, loaded.tiling), loaded.tiling), images))
         text = loaded.template.prompt(f"{IMAGE_PLACEHOLDER}\n{question}")
         prompts = [expand_image_tokens(text, [t.shape[0]], loaded.tiling.tokens_per_tile) for t in tiles]
-        return torch.cat(tiles), prompts
+        inputs = loaded.tokenizer(prompts, return_tensors="pt", padding=True)
+        pixels = torch.cat(tiles)
+        if loaded.device.type == "cuda":
+            pixels = pixels.pin_memory()  # the copy to the GPU can then run asynchronously
+        return _Prepared(pixels, inputs["input_ids"], inputs["attention_mask"])
+
+    def _generate(self, prepared: _Prepared) -> list[Answer]:
+        """One batched greedy generate over a prepared batch (the vision encoder sees all its tiles)."""
+        import torch
+
+        loaded = self.loaded
+        recorder = _GreedyLogprobs()
+        stop_id = loaded.tokenizer.convert_tokens_to_ids(loaded.template.stop_token)
+        device = loaded.device
+        pixels = normalize_pixels(prepared.pixels.to(device, non_blocking=True)).to(loaded.dtype)
+        with torch.inference_mode():
+            out = loaded.model.generate(
+                input_ids=prepared.input_ids.to(device),
+                attention_mask=prepared.attention_mask.to(device),
+                pixel_values=pixels,
+                max_new_tokens=self.max_new_tokens,
+                min_new_tokens=self.min_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=stop_id,
+                pad_token_id=loaded.tokenizer.pad_token_id,
+                logits_processor=[recorder],
+                return_dict_in_generate=True,
+            )
+        rows = prepared.input_ids.shape[0]
+        new_tokens = out.sequences[:, prepared.input_ids.shape[1] :].cpu()
+        logprobs = torch.stack(recorder.steps, dim=1) if recorder.steps else torch.zeros(rows, 0)
+        return [self._answer(new_tokens[i].tolist(), logprobs[i].tolist(), stop_id) for i in range(rows)]
 
     def _answer(self, tokens: list[int], logprobs: list[float], stop_id: int) -> Answer:
         """Decode one row: cut at the stop token, and record where each token ends in the text."""

@@ -31,6 +31,8 @@ __all__ = [
     "candidate_grids",
     "closest_grid",
     "tile_image",
+    "tiles_to_uint8",
+    "normalize_pixels",
     "tiles_to_tensor",
     "preprocess_image",
     "image_tokens",
@@ -143,13 +145,15 @@ def tile_image(image: Image.Image, config: TilingConfig = TilingConfig()) -> lis
     return tiles
 
 
-def tiles_to_tensor(tiles: Sequence[Image.Image], config: TilingConfig = TilingConfig()):
-    """Tiles as a float32 tensor ``(tiles, 3, size, size)``, scaled to [0, 1] and normalised.
+def tiles_to_uint8(tiles: Sequence[Image.Image], config: TilingConfig = TilingConfig()):
+    """Tiles as a uint8 tensor ``(tiles, 3, size, size)``, not yet normalised.
 
+    A quarter of the bytes of float32: the batched detector ships these to the GPU and normalises
+    there (:func:`normalize_pixels`), which gives the same float32 values as doing it here.
     A tile of another size is resized (bicubic) first, as InternVL's transform does.
 
-    >>> tiles_to_tensor([Image.new("RGB", (448, 448))]).shape
-    torch.Size([1, 3, 448, 448])
+    >>> tiles_to_uint8([Image.new("RGB", (448, 448))]).dtype
+    torch.uint8
     """
     import torch
 
@@ -158,11 +162,31 @@ def tiles_to_tensor(tiles: Sequence[Image.Image], config: TilingConfig = TilingC
     for tile in tiles:
         if tile.size != (size, size):
             tile = tile.resize((size, size), Image.BICUBIC)
-        arrays.append(np.asarray(tile.convert("RGB"), dtype=np.float32) / 255.0)
-    pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
-    return ((pixels - mean) / std).contiguous()
+        arrays.append(np.asarray(tile.convert("RGB"), dtype=np.uint8))
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def normalize_pixels(pixels):
+    """uint8 tiles to float32, scaled to [0, 1] and normalised with ImageNet mean and std (on the
+    tensor's device).
+
+    >>> import torch; normalize_pixels(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten()
+    tensor([2.2489, 2.4286, 2.6400])
+    """
+    import torch
+
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+    return (pixels.to(torch.float32) / 255.0 - mean) / std
+
+
+def tiles_to_tensor(tiles: Sequence[Image.Image], config: TilingConfig = TilingConfig()):
+    """Tiles as a float32 tensor ``(tiles, 3, size, size)``, scaled to [0, 1] and normalised.
+
+    >>> tiles_to_tensor([Image.new("RGB", (448, 448))]).shape
+    torch.Size([1, 3, 448, 448])
+    """
+    return normalize_pixels(tiles_to_uint8(tiles, config))
 
 
 def preprocess_image(image: Image.Image, config: TilingConfig = TilingConfig()):
