@@ -84,9 +84,8 @@ def build_random_model(size: str, device, dtype, attn: str) -> LoadedInternVL:
         image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
         tie_word_embeddings=text.get("tie_word_embeddings", False),
     )
-    config._attn_implementation = attn
-    with torch.device(device):
-        model = InternVLForConditionalGeneration(config).to(dtype).eval()
+    with torch.device(device):  # initialised in place on the GPU, in bf16
+        model = InternVLForConditionalGeneration._from_config(config, attn_implementation=attn, dtype=dtype).eval()
     return LoadedInternVL(model, tokenizer, template_for_llm(llm), TilingConfig(max_tiles=6), "graph", device, dtype)
 
 

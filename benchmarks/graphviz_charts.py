@@ -120,14 +120,15 @@ def render_chart(dot_source: str, truth: dict, png_path: Path) -> nx.DiGraph:
     return G
 
 
-def make_charts(out_dir: Path, count: int, seed: int) -> list[tuple[Path, Path]]:
+def make_charts(out_dir: Path, count: int, seed: int, max_nodes: int = 14) -> list[tuple[Path, Path]]:
     """Write ``count`` charts as ``chart-<seed>-<k>.png`` with ``.json`` truth; return the pairs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     pairs = []
     for k in range(count):
-        source, truth = random_chart_dot(rng)
+        source, truth = random_chart_dot(rng, rng.randint(4, max_nodes))
         png = out_dir / f"chart-{seed}-{k:03d}.png"
+        png.with_suffix(".dot").write_text(source, encoding="utf-8")
         G = render_chart(source, truth, png)
         truth_path = png.with_suffix(".json")
         truth_path.write_text(to_json(G), encoding="utf-8")
@@ -140,6 +141,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-nodes", type=int, default=14)
     args = parser.parse_args()
-    for png, _ in make_charts(args.out_dir, args.count, args.seed):
+    for png, _ in make_charts(args.out_dir, args.count, args.seed, args.max_nodes):
         print(png)

@@ -37,6 +37,7 @@ class Region:
     fit: float = 0.0
     parts: list[str] = field(default_factory=list)
     inner: Region | None = None
+    inked: bool = False
 
     @property
     def text_mask(self) -> np.ndarray:
@@ -113,11 +114,13 @@ def _interiors(page: Page) -> list[Region]:
             continue
         x0, y0 = max(0, x - grow - 1), max(0, y - grow - 1)
         x1, y1 = min(W, x + w + grow + 1), min(H, y + h + grow + 1)
-        inside = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
-        inside = _repair_notches(_fill_holes(inside), page.ink[y0:y1, x0:x1], grow)
+        raw = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
+        inside = _repair_notches(_fill_holes(raw), page.ink[y0:y1, x0:x1], grow)
         body = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
-        fill = _median_colour(page.rgb[y0:y1, x0:x1], (labels[y0:y1, x0:x1] == i))
-        regions.append(_crop_region(body, x0, y0, hollow=True, fill=fill))
+        fill = _median_colour(page.rgb[y0:y1, x0:x1], raw > 0)
+        region = _crop_region(body, x0, y0, hollow=True, fill=fill)
+        region.inked = int(np.count_nonzero(inside)) - int(area) >= 15  # holes in it: text
+        regions.append(region)
     return regions
 
 
@@ -126,7 +129,7 @@ def _solids(page: Page) -> list[Region]:
     # Wider than any pen and than an arrowhead's inscribed circle, narrower than any shape.
     k = max(int(2 * page.pen + 4), 11) | 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, ((k // 2) | 1,) * 2)
+    outline = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(round(page.pen)) + 3,) * 2)
     opened = cv2.morphologyEx(page.tint, cv2.MORPH_OPEN, disc)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     H, W = opened.shape
@@ -137,18 +140,24 @@ def _solids(page: Page) -> list[Region]:
             continue
         x0, y0, x1, y1 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
         core = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
-        core = _same_colour_core(page.rgb[y0:y1, x0:x1], core, disc)
-        if core is None:
+        found = _same_colour_core(page.rgb[y0:y1, x0:x1], core, disc)
+        if found is None:
             continue
-        # Opening rounds corners off; take back the tint within reach of the core, not so far
-        # as to reach an outer ring drawn a few pixels away (a double circle).
-        body = _fill_holes(cv2.bitwise_and(page.tint[y0:y1, x0:x1], cv2.dilate(core, reach)))
+        core, similar = found
+        # Opening cut off corners and tips: grow the core back through its own colour (never
+        # into a black arrowhead or a white ring), then out over the outline, a pen wide.
+        for _ in range(k):
+            core = cv2.bitwise_and(cv2.dilate(core, np.ones((3, 3), np.uint8)), similar)
+        filled = _fill_holes(core)
+        body = _fill_holes(cv2.bitwise_and(page.tint[y0:y1, x0:x1], cv2.dilate(filled, outline)))
         fill = _median_colour(page.rgb[y0:y1, x0:x1], core > 0)
-        regions.append(_crop_region(body, x0, y0, hollow=False, fill=fill))
+        region = _crop_region(body, x0, y0, hollow=False, fill=fill)
+        region.inked = int(np.count_nonzero(filled)) - int(np.count_nonzero(core)) >= 15
+        regions.append(region)
     return regions
 
 
-def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> np.ndarray | None:
+def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The largest part of ``core`` in its dominant colour: a black arrowhead touching a red box
     survives the opening with the box, but is not red."""
     fill = np.median(rgb[core > 0], axis=0)
@@ -162,7 +171,7 @@ def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> np
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     if stats[best, cv2.CC_STAT_AREA] < MIN_AREA * 2:
         return None
-    return np.where(labels == best, 255, 0).astype(np.uint8)
+    return np.where(labels == best, 255, 0).astype(np.uint8), np.where(similar, 255, 0).astype(np.uint8)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -432,12 +441,18 @@ def _union(a: Region, b: Region, shape: str, parts: list[Region], more: list[Reg
 
 
 def _fenced_in(k: int, regions: list[Region], pen: float) -> bool:
-    """A region sharing long strokes with two or more shapes, or fitting no shape, while touching one."""
+    """Page fenced in by connectors and the shapes they join, not a shape: it shares long strokes
+    with two or more shapes, or with one that holds text while it holds none, or fits worse."""
     mine = regions[k]
     shared = [j for j in range(len(regions)) if j != k and _intersection(mine, regions[j]) >= 4 * max(1.0, pen)]
     if len(shared) >= 2:
         return True
-    return bool(shared) and mine.fit < min(0.85, regions[shared[0]].fit)
+    if not shared:
+        return False
+    other = regions[shared[0]]
+    if mine.inked != other.inked:
+        return not mine.inked
+    return mine.fit < min(0.85, other.fit)
 
 
 def template_mask(shape: str, w: int, h: int) -> np.ndarray:
