@@ -217,3 +217,21 @@ def test_token_ends_match_prefix_decoding(tmp_path, llm):
     # where a prefix ends inside a character (decoded as U+FFFD), the character is not counted yet
     assert ends == [len(p) - p.endswith("\ufffd") for p in prefixes]
     assert any(p.endswith("\ufffd") for p in prefixes)  # the case is exercised
+
+
+def test_shapes_only_answer_with_the_real_arrow_tracer(random_llama):
+    pytest.importorskip("cv2", reason="the classical arrow tracer needs OpenCV (flowparse[classical])")
+    image = Image.new("RGB", (600, 400), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((50, 50, 250, 130), outline="black", width=3)
+    draw.rectangle((350, 250, 550, 330), outline="black", width=3)
+    draw.line((250, 90, 450, 90), fill="black", width=3)  # an elbow connector with its head at the second box
+    draw.line((450, 90, 450, 250), fill="black", width=3)
+    draw.polygon([(440, 235), (460, 235), (450, 250)], fill="black")
+    shapes = new_graph(600, 400)
+    add_shape(shapes, "rectangle", (50, 50, 250, 130))
+    add_shape(shapes, "rectangle", (350, 250, 550, 330))
+    backend = InternVLBackend(random_llama, task="detection")
+    G = backend._to_graph(Answer(detection_answer(shapes)), image, "elbow.png")
+    validate_graph(G)
+    assert list(G.edges) == [("n0", "n1")] and G.edges["n0", "n1"]["arrow"] == "normal"
