@@ -192,6 +192,7 @@ class InternVLBackend:
         the next one is tiled and tokenised in a background thread.
         """
         batch_size = batch_size or self.batch_size
+        images = list(images)
         pils = [self._as_image(img, src) for img, src in zip(images, sources or [None] * len(images))]
         names = [s or "" for s in (sources or [""] * len(pils))]
         starts = range(0, len(pils), batch_size)

@@ -187,6 +187,8 @@ def load_internvl(
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"cannot load: {e}", source=name) from None
     tokenizer.padding_side = "left"  # batched generation continues every row from its last token
+    if tokenizer.pad_token is None:  # padding needs one; its positions are masked out anyway
+        tokenizer.pad_token = tokenizer.eos_token
     net = net.to(target).eval()
     text_type = net.config.text_config.model_type
     patch = net.config.vision_config.patch_size
