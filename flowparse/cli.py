@@ -90,6 +90,8 @@ from flowparse.training.cli import train  # noqa: E402
 main.add_command(train)
 from flowparse.training.merge import merge_command  # noqa: E402
 model.add_command(merge_command)
+from flowparse.data_cli import register_data_commands  # noqa: E402
+register_data_commands(main)  # data, draw, eval
 
 if __name__ == "__main__":
     main()

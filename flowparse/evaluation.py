@@ -344,7 +344,8 @@ def format_report(result: dict, confusion_png: str | None = None) -> str:
         f"| node F1 | {_fmt(n['f1'])} |", f"| mAP@[.5:.95] | {_fmt(m['map'])} |",
         f"| AP50 | {_fmt(m['map50'])} |", f"| AP75 | {_fmt(m['map75'])} |",
         f"| shape accuracy (matched) | {_fmt(result['shape_accuracy'])} |",
-        f"| text exact (matched) | {_fmt(result['text_exact'])} |", f"| text CER (matched) | {_fmt(result['text_cer'])} |",
+        f"| text exact (matched) | {_fmt(result['text_exact'])} |",
+        f"| text CER (matched) | {_fmt(result['text_cer'])} |",
         f"| edge precision | {_fmt(e['precision'])} |", f"| edge recall | {_fmt(e['recall'])} |",
         f"| edge F1 | {_fmt(e['f1'])} |", f"| edge label accuracy | {_fmt(result['edge_label_accuracy'])} |",
         f"| diagram exact | {_fmt(result['diagram_exact'])} |", "",
@@ -352,7 +353,8 @@ def format_report(result: dict, confusion_png: str | None = None) -> str:
         f"Edges: {e['tp']} right, {e['fp']} extra, {e['fn']} missed.", "",
     ]
     if confusion_png:
-        lines += ["## Shape confusion (rows: truth, columns: prediction)", "", f"![shape confusion]({confusion_png})", ""]
+        lines += ["## Shape confusion (rows: truth, columns: prediction)", "",
+                  f"![shape confusion]({confusion_png})", ""]
     if result.get("broken"):
         lines += ["## Broken or missing predictions (scored as empty)", ""]
         lines += [f"- `{b['name']}`: {b['problem']}" for b in result["broken"]] + [""]
@@ -385,7 +387,8 @@ def plot_confusion(result: dict, path: str | os.PathLike) -> None:
         for i, row in enumerate(matrix):
             for j, v in enumerate(row):
                 if v:
-                    ax.text(j, i, str(v), ha="center", va="center", color="white" if v > peak / 2 else "black", fontsize=8)
+                    color = "white" if v > peak / 2 else "black"
+                    ax.text(j, i, str(v), ha="center", va="center", color=color, fontsize=8)
         fig.tight_layout()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)

@@ -102,7 +102,8 @@ def internvl_records(chart_id: str, image: str, G: nx.DiGraph, *, tasks: Sequenc
         elif task == "grounding":
             nodes = _groundable(G)
             picked = rng.sample(nodes, min(_GROUNDING_QUESTIONS, len(nodes)))
-            turns = [(prompt_for("grounding", text=G.nodes[n]["text"], rng=rng), grounding_answer(G, n)) for n in picked]
+            turns = [(prompt_for("grounding", text=G.nodes[n]["text"], rng=rng), grounding_answer(G, n))
+                     for n in picked]
             if not turns:
                 continue
         else:
@@ -175,7 +176,8 @@ def coco_dataset(items: Sequence[tuple[str, str, nx.DiGraph]]) -> dict:
             if data.get("bbox") is None:
                 continue
             x1, y1, x2, y2 = (float(v) for v in data["bbox"])
-            annotations.append({"id": len(annotations) + 1, "image_id": k, "category_id": SHAPES.index(data["shape"]) + 1,
+            annotations.append({"id": len(annotations) + 1, "image_id": k,
+                                "category_id": SHAPES.index(data["shape"]) + 1,
                                 "bbox": [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)],
                                 "area": round((x2 - x1) * (y2 - y1), 2), "iscrowd": 0,
                                 "attributes": {"node": str(node), "text": data.get("text", "")}})
@@ -206,7 +208,8 @@ def export(
     items = list(iter_dataset(folder))
     if fmt == "coco":
         path = out / f"{name}.json"
-        write_text_atomic(path, json.dumps(coco_dataset([(i, p.name, G) for i, p, G in items]), ensure_ascii=False) + "\n")
+        coco = coco_dataset([(i, p.name, G) for i, p, G in items])
+        write_text_atomic(path, json.dumps(coco, ensure_ascii=False) + "\n")
         return {"format": fmt, "files": [str(path)], "images": len(items)}
     rows: list[dict] = []
     for chart_id, image, G in items:

@@ -14,11 +14,11 @@ import random
 
 import networkx as nx
 import numpy as np
+from flowparse.training.synth.pil_render import shape_outlines
+from flowparse.training.synth.truth import round_geometry
 from PIL import Image, ImageFilter
 
 from flowparse.geometry import clip_box
-from flowparse.training.synth.pil_render import shape_outlines
-from flowparse.training.synth.truth import round_geometry
 
 __all__ = ["degrade", "rotate", "rescale", "fit_size", "paper_background", "jpeg", "blur", "noise"]
 

@@ -197,7 +197,7 @@ def _mermaid_charts(out: Path, options: SynthOptions, indices: list[int]) -> Ite
     with MermaidRenderer() as renderer:
         for first in range(0, len(indices), renderer.batch_size):
             batch = indices[first : first + renderer.batch_size]
-            for index, (plan, image, G, attempt) in zip(batch, renderer.draw_many(options, batch, plan_chart)):
+            for plan, image, G, attempt in renderer.draw_many(options, batch, plan_chart):
                 image, G, steps = _finish(plan, image, G, options)
                 _write(out, plan.id, image, G)
                 yield _info(plan, G, steps, attempt)

@@ -20,7 +20,7 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Serif CJK SC")
 CJK_HAND_FAMILIES = ("AR PL UKai CN",)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font_file(family: str) -> tuple[str, int] | None:
     """The font file and face index fontconfig gives for ``family``; None when it is not installed.
 
@@ -52,7 +52,7 @@ def installed(families: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f for f in families if font_file(f))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cjk_available() -> bool:
     """Whether a font that draws Chinese is installed (Noto CJK or AR PL UKai)."""
     return bool(installed(CJK_FAMILIES + CJK_HAND_FAMILIES))

@@ -15,13 +15,13 @@ import random
 import subprocess
 
 import networkx as nx
-from PIL import Image
-
 from flowparse.converters.dot import DOT_SHAPES, quote
-from flowparse.errors import FlowparseError
 from flowparse.training.synth.fonts import CJK_FAMILIES, CJK_HAND_FAMILIES, CLEAN_FAMILIES, HAND_FAMILIES, installed
 from flowparse.training.synth.structure import ChartSpec
 from flowparse.training.synth.truth import truth_graph
+from PIL import Image
+
+from flowparse.errors import FlowparseError
 
 __all__ = ["render_graphviz", "chart_dot", "RenderError"]
 

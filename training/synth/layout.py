@@ -12,7 +12,6 @@ import random
 from dataclasses import dataclass
 
 import networkx as nx
-
 from flowparse.training.synth.structure import ChartSpec
 
 __all__ = ["Layout", "layered_layout"]

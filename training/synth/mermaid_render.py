@@ -18,11 +18,10 @@ import subprocess
 from pathlib import Path
 
 import networkx as nx
-from PIL import Image
-
 from flowparse.training.synth.graphviz_render import RenderError
 from flowparse.training.synth.structure import ChartSpec
 from flowparse.training.synth.truth import truth_graph
+from PIL import Image
 
 __all__ = ["MermaidRenderer", "chart_mermaid", "mermaid_missing", "TOOLS_DIR"]
 

@@ -12,13 +12,18 @@ import math
 import random
 
 import networkx as nx
-from PIL import Image, ImageDraw, ImageFont
-
-from flowparse.training.synth.fonts import (CJK_FAMILIES, CJK_HAND_FAMILIES, CLEAN_FAMILIES, HAND_FAMILIES,
-                                            font_file, installed)
+from flowparse.training.synth.fonts import (
+    CJK_FAMILIES,
+    CJK_HAND_FAMILIES,
+    CLEAN_FAMILIES,
+    HAND_FAMILIES,
+    font_file,
+    installed,
+)
 from flowparse.training.synth.layout import layered_layout
 from flowparse.training.synth.structure import ChartSpec
 from flowparse.training.synth.truth import truth_graph
+from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["render_pil", "shape_outlines"]
 

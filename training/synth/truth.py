@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import networkx as nx
+from flowparse.training.synth.structure import ChartSpec
 
 from flowparse.geometry import clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph, validate_graph
-from flowparse.training.synth.structure import ChartSpec
 
 __all__ = ["truth_graph", "round_geometry"]
 
