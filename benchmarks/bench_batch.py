@@ -50,20 +50,28 @@ def time_run(folder: Path, out: Path, **kw) -> dict:
     start = time.perf_counter()
     summary = run_pipeline([str(folder)], out, progress=False, **kw)
     seconds = time.perf_counter() - start
-    return {"ok": summary.ok, "failed": summary.failed, "seconds": round(seconds, 2), "charts_per_s": round(summary.total / seconds, 3)}
+    return {
+        "ok": summary.ok,
+        "failed": summary.failed,
+        "seconds": round(seconds, 2),
+        "charts_per_s": round(summary.total / seconds, 3),
+    }
 
 
 def throughput(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp, "charts")
         generator = make_charts(folder, args.charts, args.seed)
-        print(f"# {args.charts} charts from {generator}, seed {args.seed}; cpus: {os.cpu_count()}; {platform.processor() or platform.machine()}")
+        cpu = platform.processor() or platform.machine()
+        print(f"# {args.charts} charts from {generator}, seed {args.seed}; cpus: {os.cpu_count()}; {cpu}")
         results = {}
         options = {"backend": args.backend, "model": args.model, "formats": ("json",)}
         for workers in args.workers:
             for batch_size in args.batch_sizes:
                 name = f"workers={workers} batch={batch_size}"
-                results[name] = time_run(folder, Path(tmp, name.replace(" ", "_")), workers=workers, batch_size=batch_size, **options)
+                results[name] = time_run(
+                    folder, Path(tmp, name.replace(" ", "_")), workers=workers, batch_size=batch_size, **options
+                )
                 print(name, json.dumps(results[name]), flush=True)
         names = list(results)
         if len(names) > 1:
@@ -102,16 +110,29 @@ def _null_backend_run(count: int) -> int:
             (sub / f"i{k:05d}.png").write_bytes(buffer.getvalue())
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()
-        summary = run_pipeline([str(folder)], Path(tmp, "out"), backend="null", formats=("json", "mermaid"), progress=False)
+        summary = run_pipeline(
+            [str(folder)], Path(tmp, "out"), backend="null", formats=("json", "mermaid"), progress=False
+        )
         assert summary.ok == count, summary
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"inputs": count, "rss_before_kib": before, "peak_rss_kib": after, "seconds": round(time.perf_counter() - start, 1)}))
+        print(
+            json.dumps(
+                {
+                    "inputs": count,
+                    "rss_before_kib": before,
+                    "peak_rss_kib": after,
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
+        )
     return 0
 
 
 def memory(args) -> None:
     for count in args.inputs:
-        result = subprocess.run([sys.executable, __file__, "_memory-one", str(count)], capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "_memory-one", str(count)], capture_output=True, text=True, check=True
+        )
         print(result.stdout.strip(), flush=True)
 
 

@@ -42,19 +42,74 @@ def _stop_on_sigterm() -> None:
 @click.command("parse")
 @click.argument("inputs", metavar="IMAGES...", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("-f", "--format", "formats", multiple=True, callback=_split_formats, help=f"Output formats, comma-separated: {_FORMAT_HELP}. [default: json]")
-@click.option("--backend", default="auto", show_default=True, help="Detector: classical, internvl, or auto (internvl when a model is given).")
+@click.option(
+    "-f",
+    "--format",
+    "formats",
+    multiple=True,
+    callback=_split_formats,
+    help=f"Output formats, comma-separated: {_FORMAT_HELP}. [default: json]",
+)
+@click.option(
+    "--backend",
+    default="auto",
+    show_default=True,
+    help="Detector: classical, internvl, or auto (internvl when a model is given).",
+)
 @click.option("--model", default=None, help="InternVL checkpoint (folder or hub id) for the internvl backend.")
 @click.option("--pages", default=None, callback=_check_pages, help="PDF pages, e.g. 1,3-5 or 2- (default: all).")
-@click.option("--dpi", default=None, type=click.FloatRange(min=10, max=1200), help="Resolution PDF pages are rendered at. [default: 200]")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes (classical detector; each loads its own).")
-@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per model call (InternVL on a GPU).")
+@click.option(
+    "--dpi",
+    default=None,
+    type=click.FloatRange(min=10, max=1200),
+    help="Resolution PDF pages are rendered at. [default: 200]",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (classical detector; each loads its own).",
+)
+@click.option(
+    "--batch-size",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per model call (InternVL on a GPU).",
+)
 @click.option("--resume", is_flag=True, help="Skip inputs the manifest records as done whose outputs all exist.")
-@click.option("--figures", is_flag=True, help="Parse the flowcharts found on each page (not the body text); outputs <stem>-f1.json, ...")
-@click.option("--glob", "globs", multiple=True, help="Files a folder contributes, e.g. '*.png' (repeatable). [default: images and PDFs]")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False), help="Manifest path. [default: OUTPUT/manifest.jsonl]")
+@click.option(
+    "--figures",
+    is_flag=True,
+    help="Parse the flowcharts found on each page (not the body text); outputs <stem>-f1.json, ...",
+)
+@click.option(
+    "--glob",
+    "globs",
+    multiple=True,
+    help="Files a folder contributes, e.g. '*.png' (repeatable). [default: images and PDFs]",
+)
+@click.option(
+    "--manifest", default=None, type=click.Path(dir_okay=False), help="Manifest path. [default: OUTPUT/manifest.jsonl]"
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show counts and rate on stderr.")
-def parse_command(inputs, out_dir, formats, backend, model, pages, dpi, workers, batch_size, resume, figures, globs, manifest, progress):
+def parse_command(
+    inputs,
+    out_dir,
+    formats,
+    backend,
+    model,
+    pages,
+    dpi,
+    workers,
+    batch_size,
+    resume,
+    figures,
+    globs,
+    manifest,
+    progress,
+):
     """Parse flowchart images, folders and PDFs into graph files.
 
     IMAGES are image files, folders (searched recursively), PDFs (every page, or --pages) or -

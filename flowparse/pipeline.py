@@ -311,7 +311,9 @@ def _write_job(job: Job, image, result, started: float, settings: _Settings) -> 
             G.graph["page"] = job.page or 1
         stem = f"{job.stem}-f{k}" if settings.figures else job.stem
         outputs += _write_outputs(G, image, stem, settings)
-        figures.append({"region": list(G.graph.get("region", ())), "nodes": G.number_of_nodes(), "edges": G.number_of_edges()})
+        figures.append(
+            {"region": list(G.graph.get("region", ())), "nodes": G.number_of_nodes(), "edges": G.number_of_edges()}
+        )
     record = _record(job, "ok", None, started, settings)
     record.update(
         nodes=sum(f["nodes"] for f in figures),
@@ -703,7 +705,9 @@ def run_pipeline(
         log.close()
 
 
-def _run_jobs(jobs: list[Job], settings: _Settings, log: _Manifest, *, workers: int, progress: bool, resume: bool) -> Summary:
+def _run_jobs(
+    jobs: list[Job], settings: _Settings, log: _Manifest, *, workers: int, progress: bool, resume: bool
+) -> Summary:
     started = time.perf_counter()
     todo = [job for job in jobs if not (resume and log.is_complete(job, settings))]
     skipped = len(jobs) - len(todo)

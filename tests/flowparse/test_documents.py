@@ -100,7 +100,16 @@ def test_encrypted_damaged_and_huge_pdfs_raise_naming_the_file(tmp_path):
 def _covers(box, x, y) -> bool:
     """Whether ``box`` holds the whole chart drawn at (x, y), with at most 60 px to spare a side."""
     x1, y1, x2, y2 = box
-    return x1 <= x and y1 <= y and x2 >= x + CHART_W and y2 >= y + CHART_H and x - x1 < 60 and y - y1 < 60 and x2 - x - CHART_W < 60 and y2 - y - CHART_H < 60
+    return (
+        x1 <= x
+        and y1 <= y
+        and x2 >= x + CHART_W
+        and y2 >= y + CHART_H
+        and x - x1 < 60
+        and y - y1 < 60
+        and x2 - x - CHART_W < 60
+        and y2 - y - CHART_H < 60
+    )
 
 
 def _scanned(page: Image.Image) -> Image.Image:

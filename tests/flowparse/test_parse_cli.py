@@ -39,21 +39,57 @@ def cli(*args: str):
 
 
 def outputs(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
 
 
 def test_help_names_every_option():
     result = cli("--help")
     assert result.exit_code == 0
-    for option in ("-o, --output", "-f, --format", "--backend", "--model", "--pages", "--dpi", "--workers", "--batch-size", "--resume", "--figures", "--glob", "--manifest"):
+    for option in (
+        "-o, --output",
+        "-f, --format",
+        "--backend",
+        "--model",
+        "--pages",
+        "--dpi",
+        "--workers",
+        "--batch-size",
+        "--resume",
+        "--figures",
+        "--glob",
+        "--manifest",
+    ):
         assert option in result.output, option
 
 
 def test_all_good_exits_0_some_bad_exits_1(tmp_path):
     folder = F.make_mixed_folder(tmp_path / "in")
-    good = cli(str(folder / "a.png"), str(folder / "doc.pdf"), "-o", str(tmp_path / "ok"), "--backend", F.FAKE, "-f", "json,mermaid", "--no-progress")
+    good = cli(
+        str(folder / "a.png"),
+        str(folder / "doc.pdf"),
+        "-o",
+        str(tmp_path / "ok"),
+        "--backend",
+        F.FAKE,
+        "-f",
+        "json,mermaid",
+        "--no-progress",
+    )
     assert good.exit_code == 0, good.output
-    assert sorted(outputs(tmp_path / "ok")) == ["a.json", "a.mmd", "doc-p1.json", "doc-p1.mmd", "doc-p2.json", "doc-p2.mmd", "doc-p3.json", "doc-p3.mmd"]
+    assert sorted(outputs(tmp_path / "ok")) == [
+        "a.json",
+        "a.mmd",
+        "doc-p1.json",
+        "doc-p1.mmd",
+        "doc-p2.json",
+        "doc-p2.mmd",
+        "doc-p3.json",
+        "doc-p3.mmd",
+    ]
     bad = cli(str(folder), "-o", str(tmp_path / "mixed"), "--backend", F.FAKE, "--no-progress")
     assert bad.exit_code == 1
     assert "notes.png: not an image" in bad.output and "7 parsed, 2 failed" in bad.output
@@ -82,7 +118,9 @@ def test_missing_output_folder_or_inputs_exit_2(tmp_path):
 
 def test_a_backend_that_cannot_load_exits_2(tmp_path):
     (tmp_path / "a.png").write_bytes(F.png_bytes(40, 30))
-    result = CliRunner().invoke(main, ["parse", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "no-such"])
+    result = CliRunner().invoke(
+        main, ["parse", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "no-such"]
+    )
     assert result.exit_code == 2 and "unknown backend 'no-such'" in result.output
 
 
@@ -126,7 +164,10 @@ def _wait_for_lines(manifest: Path, n: int, proc: subprocess.Popen, timeout: flo
 def test_killed_run_resumed_equals_an_uninterrupted_run(tmp_path, sig, extra):
     charts = _charts(tmp_path / "in", 24)
     common = ["-f", "json,mermaid,overlay", "--backend", F.FAKE, "--no-progress", *extra]
-    reference = subprocess.run([sys.executable, "-c", F.FAKE_CLI, "parse", str(charts), "-o", str(tmp_path / "ref"), *common], capture_output=True)
+    reference = subprocess.run(
+        [sys.executable, "-c", F.FAKE_CLI, "parse", str(charts), "-o", str(tmp_path / "ref"), *common],
+        capture_output=True,
+    )
     assert reference.returncode == 0, reference.stderr
 
     out = tmp_path / "out"
@@ -142,7 +183,11 @@ def test_killed_run_resumed_equals_an_uninterrupted_run(tmp_path, sig, extra):
     if sig == signal.SIGTERM:
         assert not list(out.rglob("*.tmp"))
 
-    resumed = subprocess.run([sys.executable, "-c", F.FAKE_CLI, "parse", str(charts), "-o", str(out), *common, "--resume"], capture_output=True, text=True)
+    resumed = subprocess.run(
+        [sys.executable, "-c", F.FAKE_CLI, "parse", str(charts), "-o", str(out), *common, "--resume"],
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"{24 - done_before} parsed, 0 failed, {done_before} already done" in resumed.stderr
     assert outputs(out) == outputs(tmp_path / "ref")  # no partial or stray files either

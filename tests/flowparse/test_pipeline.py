@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from flowparse.converters import read_json
 from PIL import Image
 
-from flowparse.converters import read_json
 from flowparse.pipeline import (
     MANIFEST_NAME,
     PipelineSetupError,
@@ -21,7 +21,6 @@ from flowparse.pipeline import (
     read_manifest,
     run_pipeline,
 )
-
 
 
 def _fakes():
@@ -55,7 +54,11 @@ def manifest(out: Path) -> dict:
 
 def tree(out: Path) -> dict[str, bytes]:
     """Every output file except the manifest, by relative path (to compare two runs)."""
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
 
 
 @pytest.fixture
@@ -123,7 +126,12 @@ def test_mixed_folder_writes_good_outputs_and_records_every_input(mixed, tmp_pat
     assert rows["notes.png", None]["error"].startswith("not an image")
     assert rows["locked.pdf", None]["error"].startswith("encrypted PDF")
     page2 = rows["doc.pdf", 2]
-    assert page2["status"] == "ok" and page2["outputs"] == ["doc-p2.json", "doc-p2.mmd", "doc-p2.dot", "doc-p2.overlay.png"]
+    assert page2["status"] == "ok" and page2["outputs"] == [
+        "doc-p2.json",
+        "doc-p2.mmd",
+        "doc-p2.dot",
+        "doc-p2.overlay.png",
+    ]
     G = read_json(out / "doc-p2.json")
     # page 2 is 300x120 pt, rendered at 200 dpi (pdfium rounds 833.3 x 333.3 up)
     assert (G.graph["width"], G.graph["height"], G.graph["page"]) == (834, 334, 2)
@@ -199,7 +207,12 @@ def test_workers_and_batches_write_what_one_process_writes(mixed, tmp_path):
 
 
 def test_a_batch_with_a_crash_is_redone_one_by_one(mixed, tmp_path):
-    summary = run([mixed / "a.png", mixed / "sub" / "c.png", mixed / "b.jpg"], tmp_path / "out", batch_size=3, options={"crash_on_width": 40})
+    summary = run(
+        [mixed / "a.png", mixed / "sub" / "c.png", mixed / "b.jpg"],
+        tmp_path / "out",
+        batch_size=3,
+        options={"crash_on_width": 40},
+    )
     assert (summary.ok, summary.failed) == (2, 1)
 
 

@@ -95,7 +95,11 @@ def make_encrypted_pdf(path: Path) -> Path:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (len(objects) + 1, b"ab" * 16, b"ab" * 16)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 4 0 R /ID [<%s> <%s>] >>\n" % (
+        len(objects) + 1,
+        b"ab" * 16,
+        b"ab" * 16,
+    )
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     path.write_bytes(out)
     return path
@@ -125,7 +129,7 @@ def document_page(charts=((300, 700),), *, heading=True, seed=0, size=(1700, 220
 
     from PIL import ImageFont
 
-    rnd, (width, height) = random.Random(seed), size
+    rnd, height = random.Random(seed), size[1]
     page = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(page)
     font, big = ImageFont.load_default(size=font_size), ImageFont.load_default(size=2 * font_size)
@@ -144,7 +148,12 @@ def document_page(charts=((300, 700),), *, heading=True, seed=0, size=(1700, 220
 
 
 def _draw_chart(draw, x: int, y: int, font) -> None:
-    boxes = [(x, y, x + 300, y + 90), (x, y + 250, x + 300, y + 340), (x + 500, y + 250, x + 800, y + 340), (x, y + 500, x + 300, y + 590)]
+    boxes = [
+        (x, y, x + 300, y + 90),
+        (x, y + 250, x + 300, y + 340),
+        (x + 500, y + 250, x + 800, y + 340),
+        (x, y + 500, x + 300, y + 590),
+    ]
     for k, box in enumerate(boxes):
         draw.rectangle(box, outline="black", width=3)
         draw.text((box[0] + 30, box[1] + 30), f"Step {k}", font=font, fill="black")
