@@ -376,11 +376,26 @@ def _start_worker(settings: _Settings) -> None:
 
     # Ctrl-C reaches the whole process group: the main process stops the run, workers finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     _WORKER["pdfs"] = _OpenPdfs()
     try:
         _WORKER["parser"] = _load_parser(settings)
     except Exception as e:  # noqa: BLE001 - reported by the main process, which stops the run
         _WORKER["setup_error"] = e
+
+
+def _exit_with_parent() -> None:
+    """A worker whose run was killed (SIGKILL leaves it orphaned, waiting for work) exits too."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="flowparse-parent-watch", daemon=True).start()
 
 
 def _work_in_worker(jobs: list[Job], settings: _Settings) -> list[dict]:

@@ -194,3 +194,40 @@ def test_killed_run_resumed_equals_an_uninterrupted_run(tmp_path, sig, extra):
     records = list(read_manifest(out / MANIFEST_NAME))
     assert len(records) == 24 and {r["path"] for r in records} == {str(p) for p in charts.iterdir()}
     assert all(r["status"] == "ok" for r in records)
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find worker processes")
+def test_workers_exit_when_their_run_is_killed_alone(tmp_path):
+    charts = _charts(tmp_path / "in", 12)
+    out = tmp_path / "out"
+    proc = _start([str(charts), "-o", str(out), "--backend", F.FAKE, "--no-progress", "--workers", "2"], delay=0.2)
+    try:
+        _wait_for_lines(out / MANIFEST_NAME, 2, proc)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        os.kill(proc.pid, signal.SIGKILL)  # the run only: its workers are orphaned
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.1)
+        alive = [
+            w for w in workers if Path(f"/proc/{w}/stat").exists() and " Z " not in Path(f"/proc/{w}/stat").read_text()
+        ]
+        assert not alive, "orphaned workers kept running"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
