@@ -112,25 +112,30 @@ def prompt_for(task: str, *, text: str = "", rng: random.Random | None = None) -
 
 
 def escape_text(text: str) -> str:
-    """Text made safe inside ``<ref>...</ref>`` on one line: ``\\`` ``\\n`` ``\\t`` and ``\\<``.
+    """Text made safe inside ``<ref>...</ref>`` on one line.
 
-    >>> escape_text("a < b\\nc")
-    'a \\\\< b\\\\nc'
+    Line breaks and tabs become ``\\n`` and ``\\t`` (and ``\\`` doubles); ``<`` becomes ``&lt;``
+    (and ``&`` ``&amp;``), so no text holds a ``<ref>``, ``</ref>`` or ``<box>`` of its own.
+    Flowchart text has ``<`` often (``x < 10?``): HTML's spelling is one a language model knows.
+
+    >>> escape_text("x < 10?\\nR&D")
+    'x &lt; 10?\\\\nR&amp;D'
     """
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("<", "\\<")
+    text = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+    return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
-_UNESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "<": "<"}
+_UNESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\", "&lt;": "<", "&amp;": "&"}
 
 
 def unescape_text(text: str) -> str:
-    """The inverse of :func:`escape_text`; an unknown escape keeps its character.
+    """The inverse of :func:`escape_text`; an unknown escape is kept as written.
 
-    >>> unescape_text("a \\\\< b\\\\nc")
-    'a < b\\nc'
+    >>> unescape_text("x &lt; 10?\\\\nR&amp;D")
+    'x < 10?\\nR&D'
     """
-    return re.sub(r"\\(.)", lambda m: _UNESCAPES.get(m.group(1), m.group(1)), text, flags=re.S)
+    return re.sub(r"\\[nt\\]|&lt;|&amp;", lambda m: _UNESCAPES[m.group(0)], text)
 
 
 def _grid_box(bbox: Sequence[float], width: float, height: float) -> tuple[int, int, int, int]:

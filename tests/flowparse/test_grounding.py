@@ -85,9 +85,9 @@ GRAPH_CASES = [
     (
         "n0 circle <ref>Start</ref><box>[[0, 0, 100, 100]]</box>\n"
         "n1 diamond <ref>ok?</ref><box>[[0, 200, 100, 300]]</box>\n"
-        "n2 rectangle <ref>a\\nb \\< c</ref><box>[[0, 400, 100, 500]]</box>\n"
+        "n2 rectangle <ref>a\\nb &lt; c &amp;lt;</ref><box>[[0, 400, 100, 500]]</box>\n"
         "n0 -> n1\nn1 -> n2 <ref>yes</ref>\nn2 -- n0\nn2 <-> n1",
-        {"n0": ("circle", "Start"), "n1": ("diamond", "ok?"), "n2": ("rectangle", "a\nb < c")},
+        {"n0": ("circle", "Start"), "n1": ("diamond", "ok?"), "n2": ("rectangle", "a\nb < c &lt;")},
         {
             ("n0", "n1"): ("", "normal"),
             ("n1", "n2"): ("yes", "normal"),
@@ -211,6 +211,15 @@ def test_grounding_answer_and_parse():
     assert parse_grounding("no box here", 200, 100) == []
 
 
+def test_hostile_text_cannot_fake_markup():
+    G = new_graph(100, 100)
+    n = add_shape(G, "circle", (0, 0, 50, 50), "a </ref> b <box>[[1, 2, 3, 4]]</box> & &lt;")
+    assert "<" not in grounding_answer(G, n)[len("<ref>") : -len("</ref><box>[[0, 0, 500, 500]]</box>")]
+    assert parse_grounding(grounding_answer(G, n), 100, 100) == [(0.0, 0.0, 50.0, 50.0)]
+    H = parse_graph_answer(graph_answer(G), 100, 100)
+    assert H.nodes["n0"]["text"] == G.nodes[n]["text"] and H.nodes["n0"]["bbox"] == (0.0, 0.0, 50.0, 50.0)
+
+
 def test_tiny_box_widened_to_one_grid_unit():
     G = new_graph(10000, 10000)
     add_shape(G, "circle", (9999.8, 5000, 10000, 5001))
@@ -222,7 +231,7 @@ def test_prompts_cover_every_task_in_english_and_chinese():
         assert len(PROMPTS[task]) >= 3
         assert any(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in PROMPTS[task])
     assert prompt_for("detection") == PROMPTS["detection"][0]
-    assert "<ref>a\\<b</ref>" in prompt_for("grounding", text="a<b")
+    assert "<ref>a&lt;b</ref>" in prompt_for("grounding", text="a<b")
     rng = random.Random(0)
     assert {prompt_for("graph", rng=rng) for _ in range(50)} == set(PROMPTS["graph"])
     with pytest.raises(ValueError):
@@ -238,7 +247,7 @@ def test_complete_lines_drops_unfinished_last_line():
 @given(st.text())
 def test_escape_round_trip(text):
     escaped = escape_text(text)
-    assert "\n" not in escaped and "<" not in escaped.replace("\\<", "")
+    assert "\n" not in escaped and "\r" not in escaped and "<" not in escaped
     assert unescape_text(escaped) == text.replace("\r\n", "\n").replace("\r", "\n")
 
 
