@@ -64,9 +64,18 @@ def shape_zones(page: Page, bodies: list[tuple[int, int, np.ndarray]]) -> np.nda
 
 
 def trace_connectors(
-    page: Page, zone: np.ndarray, lines: np.ndarray, text_h: float, boxes: list[tuple[float, float, float, float]]
+    page: Page,
+    zone: np.ndarray,
+    lines: np.ndarray,
+    text_h: float,
+    boxes: list[tuple[float, float, float, float]],
+    free: np.ndarray | None = None,
 ) -> list[Connector]:
-    """The connectors in ``lines`` (ink outside shapes, text removed) between the zones' shapes."""
+    """The connectors in ``lines`` (ink outside shapes, text removed) between the zones' shapes.
+
+    ``free`` (all ink outside shapes) lets an arrowhead's barbs count even where the shape's
+    outline cut them off their line."""
+    free = lines if free is None else free
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     thickness = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
     contacts = _contacts(zone, labels, n)
@@ -77,7 +86,7 @@ def trace_connectors(
     out: list[Connector] = []
     for members, chain_contacts, gaps in chains:
         for c in chain_contacts:
-            _mark_head(c, labels, thickness, members, radius, page.pen)
+            _mark_head(c, labels, thickness, free, members, radius, page.pen)
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
     return out
 
@@ -180,18 +189,20 @@ def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int
     return out
 
 
-def _mark_head(contact: Contact, labels: np.ndarray, thickness: np.ndarray, members: list[int], radius: float, pen: float) -> None:
+def _mark_head(
+    contact: Contact, labels: np.ndarray, thickness: np.ndarray, free: np.ndarray, members: list[int], radius: float, pen: float
+) -> None:
     """An arrowhead: near the contact the ink is much wider than the line further on, or a
     filled head's inscribed circle is much fatter than the pen (when the line turns close by)."""
     px, py = contact.point
-    r2 = int(2 * radius) + 2
+    r2 = int(2.3 * radius) + 2
     x0, y0 = max(0, int(px) - r2), max(0, int(py) - r2)
     crop = labels[y0 : int(py) + r2 + 1, x0 : int(px) + r2 + 1]
     ys, xs = np.nonzero(np.isin(crop, members))
     if xs.size < 3:
         return
     d = np.hypot(xs + x0 - px, ys + y0 - py)
-    near, far = d <= radius, (d > radius) & (d <= 2 * radius)
+    near, far = d <= radius, (d > 1.3 * radius) & (d <= 2.3 * radius)  # far: past a long head
     if near.sum() < 3:
         return
     pts = np.stack([xs + x0 - px, ys + y0 - py], axis=1).astype(np.float64)
@@ -200,7 +211,12 @@ def _mark_head(contact: Contact, labels: np.ndarray, thickness: np.ndarray, memb
         return
     axis /= np.hypot(*axis)
     normal = np.array([-axis[1], axis[0]])
-    width_near = _spread(pts[near] @ normal)
+    # Barbs cut loose from the line still count: ink behind the tip, within 50 degrees of the line.
+    fy, fx = np.nonzero(free[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]])
+    loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
+    along, across = loose @ axis, loose @ normal
+    barbs = (np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)
+    width_near = max(_spread(pts[near] @ normal), _spread(across[barbs]) if barbs.sum() >= 3 else 0.0)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
     inscribed = float(thickness[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][ys[near], xs[near]].max())

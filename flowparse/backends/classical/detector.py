@@ -84,7 +84,7 @@ def attach_arrows(image, G: nx.DiGraph, *, reader: TextReader | None = None, lab
         x, y = int(math.floor(x1)), int(math.floor(y1))
         w, h = max(2, int(math.ceil(x2)) - x), max(2, int(math.ceil(y2)) - y)
         bodies.append((x, y, template_mask(G.nodes[n].get("shape", "rectangle"), w, h)))
-    text_h = DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000
+    text_h = _text_height_in(page, bodies)
     sub = new_graph(G.graph.get("width"), G.graph.get("height"))
     for k, n in enumerate(nodes):
         add_shape(sub, "rectangle", G.nodes[n]["bbox"], node_id=f"k{k}")
@@ -92,6 +92,19 @@ def attach_arrows(image, G: nx.DiGraph, *, reader: TextReader | None = None, lab
     for u, v, data in sub.edges(data=True):
         add_arrow(G, nodes[int(u[1:])], nodes[int(v[1:])], **data)
     return G
+
+
+def _text_height_in(page: Page, bodies: list) -> float:
+    """Text height inside given boxes (no OCR): it sets the scale for arrowheads and labels."""
+    boxes = []
+    for x, y, mask in bodies:
+        x0, y0 = max(0, x), max(0, y)
+        mask = mask[y0 - y : page.height - y, x0 - x : page.width - x]
+        inside = page.rgb[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]][mask > 0]
+        fill = tuple(int(v) for v in np.median(inside, axis=0)) if inside.size else (255, 255, 255)
+        region = Region(x=x0, y=y0, mask=mask, hollow=True, fill=fill)
+        boxes += [box for _, box in node_text_lines(page, region)]
+    return text_height(boxes, DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000)
 
 
 def _page_at_working_size(rgb: np.ndarray) -> tuple[Page, float]:
@@ -151,7 +164,7 @@ def _add_connectors(G: nx.DiGraph, page: Page, bodies: list, text_h: float, read
     for block in blocks:
         lines[block.pixels[:, 1], block.pixels[:, 0]] = 0
     boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
-    connectors = trace_connectors(page, zone, lines, text_h, boxes)
+    connectors = trace_connectors(page, zone, lines, text_h, boxes, free)
     if blocks:
         _attach_labels(connectors, blocks, reader, text_h)
     for c in sorted(connectors, key=lambda c: -c.score):

@@ -463,5 +463,7 @@ def template_mask(shape: str, w: int, h: int) -> np.ndarray:
     """
     aspect = max(0.1, min(10.0, w / max(1, h)))
     wanted = {"circle": "ellipse", "double_circle": "ellipse", "subroutine": "rectangle"}.get(shape, shape)
-    grid = next((t for name, t in _draw_templates(aspect) if name == wanted), np.ones((GRID, GRID), np.uint8))
+    # A middle-sized variant of the shape (for a cylinder: the whole outline, lid included).
+    variants = [t for name, t in _draw_templates(aspect) if name == wanted] or [np.ones((GRID, GRID), np.uint8)]
+    grid = variants[3] if wanted == "cylinder" else variants[len(variants) // 2]
     return (cv2.resize(grid * 255, (w, h), interpolation=cv2.INTER_NEAREST) > 127).astype(np.uint8) * 255

@@ -1,0 +1,302 @@
+"""The classical detector on bundled Graphviz charts and on charts drawn here, shape by shape.
+
+The OCR model loads once for the module (``parser`` fixture). Drawn charts use OpenCV for
+outlines and arrows and Pillow with system fonts for text (DejaVu Sans, Noto Sans CJK).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (flowparse[classical]) is not installed")
+pytest.importorskip("rapidocr", reason="rapidocr (flowparse[classical]) is not installed")
+
+from flowparse import load  # noqa: E402
+from flowparse.backends.classical import ClassicalBackend, attach_arrows  # noqa: E402
+from flowparse.converters.json_graph import read_json  # noqa: E402
+from flowparse.errors import FlowparseError  # noqa: E402
+from flowparse.geometry import box_center, box_iou  # noqa: E402
+from flowparse.graph import validate_graph  # noqa: E402
+
+CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
+LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return load("classical")
+
+
+def _norm(text: str) -> str:
+    return "".join(text.replace("？", "?").split())
+
+
+def _match(pred, truth) -> dict:
+    """Predicted node -> truth node, greedily by box IoU >= 0.5."""
+    pairs = sorted(
+        ((box_iou(a["bbox"], b["bbox"]), p, t) for p, a in pred.nodes(data=True) for t, b in truth.nodes(data=True)),
+        key=lambda x: -x[0],
+    )
+    out, used = {}, set()
+    for iou, p, t in pairs:
+        if iou >= 0.5 and p not in out and t not in used:
+            out[p] = t
+            used.add(t)
+    return out
+
+
+def _edges(G, mapping=None) -> set:
+    """Edges as (u, v, arrow, label); edges without a direction to see are sorted pairs."""
+    out = set()
+    for u, v, d in G.edges(data=True):
+        u, v = (mapping[u], mapping[v]) if mapping else (u, v)
+        if d["arrow"] != "normal":
+            u, v = sorted((u, v))
+        out.add((u, v, d["arrow"], _norm(d["label"])))
+    return out
+
+
+# --- bundled Graphviz charts --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CHARTS.glob("*.png")))
+def test_bundled_chart_is_read_exactly(parser, name):
+    truth = read_json(CHARTS / f"{name}.json")
+    G = validate_graph(parser.parse(CHARTS / f"{name}.png"))
+    mapping = _match(G, truth)
+    assert len(mapping) == G.number_of_nodes() == truth.number_of_nodes()
+    for p, t in mapping.items():
+        assert G.nodes[p]["shape"] == truth.nodes[t]["shape"], (p, t)
+        assert _norm(G.nodes[p]["text"]) == _norm(truth.nodes[t]["text"]), (p, t)
+        assert box_iou(G.nodes[p]["bbox"], truth.nodes[t]["bbox"]) > 0.8
+        assert 0.5 < G.nodes[p]["score"] <= 1.0
+    assert _edges(G, mapping) == _edges(truth)
+    for u, v, d in G.edges(data=True):
+        assert 0.5 < d["score"] <= 1.0
+        start, end = d["points"][0], d["points"][-1]
+        assert _near_box(start, G.nodes[u]["bbox"]) and _near_box(end, G.nodes[v]["bbox"])
+
+
+def test_bundled_charts_are_documented():
+    readme = (CHARTS.parent / "README.md").read_text(encoding="utf-8")
+    for png in CHARTS.glob("*.png"):
+        assert png.name in readme or png.stem in readme
+        assert json.loads((CHARTS / f"{png.stem}.json").read_text(encoding="utf-8"))["nodes"]
+
+
+def _near_box(point, box, slack=12.0) -> bool:
+    x, y = point
+    return box[0] - slack <= x <= box[2] + slack and box[1] - slack <= y <= box[3] + slack
+
+
+def test_attach_arrows_traces_edges_between_given_nodes():
+    truth = read_json(CHARTS / "decision-labels.json")
+    shapes_only = truth.copy()
+    shapes_only.remove_edges_from(list(truth.edges))
+    G = attach_arrows(CHARTS / "decision-labels.png", shapes_only)
+    assert G is shapes_only
+    assert {(u, v) for u, v in G.edges} == set(truth.edges)
+    assert {_norm(d["label"]) for *_, d in G.edges(data=True)} == {_norm(d["label"]) for *_, d in truth.edges(data=True)}
+    validate_graph(G)
+
+
+# --- charts drawn here --------------------------------------------------------------------------
+
+
+def _font(path: str, size: int):
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        pytest.skip(f"font {path} is not installed")
+
+
+def _write(img: np.ndarray, xy, text: str, *, font=LATIN_FONT, size=18, colour=(0, 0, 0)) -> np.ndarray:
+    """Centre ``text`` on ``xy`` (Pillow draws the text; OpenCV has no CJK)."""
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    draw.text(xy, text, font=_font(font, size), fill=colour, anchor="mm")
+    return np.asarray(pil).copy()
+
+
+def _head(img, tip, tail, size=14, colour=(0, 0, 0)):
+    """A filled arrowhead at ``tip`` pointing away from ``tail``."""
+    angle = math.atan2(tip[1] - tail[1], tip[0] - tail[0])
+    left = (tip[0] - size * math.cos(angle - 0.4), tip[1] - size * math.sin(angle - 0.4))
+    right = (tip[0] - size * math.cos(angle + 0.4), tip[1] - size * math.sin(angle + 0.4))
+    cv2.fillPoly(img, [np.array([tip, left, right], np.int32)], colour, lineType=cv2.LINE_AA)
+
+
+def _page(w=900, h=640):
+    return np.full((h, w, 3), 255, np.uint8)
+
+
+def test_drawn_shapes_are_named(parser):
+    img = _page(1000, 520)
+    black, pen = (0, 0, 0), 2
+    cv2.rectangle(img, (40, 40), (220, 110), black, pen)
+    cv2.ellipse(img, (400, 75), (100, 38), 0, 0, 360, black, pen, cv2.LINE_AA)
+    cv2.circle(img, (640, 75), 55, black, pen, cv2.LINE_AA)
+    cv2.polylines(img, [np.array([[850, 25], [960, 80], [850, 135], [740, 80]])], True, black, pen, cv2.LINE_AA)
+    cv2.polylines(img, [np.array([[70, 230], [230, 230], [200, 300], [40, 300]])], True, black, pen, cv2.LINE_AA)
+    cv2.polylines(img, [np.array([[330, 230], [450, 230], [480, 300], [300, 300]])], True, black, pen, cv2.LINE_AA)
+    cv2.polylines(img, [np.array([[560, 230], [720, 230], [750, 265], [720, 300], [560, 300], [530, 265]])], True, black, pen, cv2.LINE_AA)
+    # A stadium: two half discs and straight sides.
+    cv2.ellipse(img, (830, 265), (35, 35), 0, 90, 270, black, pen, cv2.LINE_AA)
+    cv2.ellipse(img, (930, 265), (35, 35), 0, -90, 90, black, pen, cv2.LINE_AA)
+    cv2.line(img, (830, 230), (930, 230), black, pen)
+    cv2.line(img, (830, 300), (930, 300), black, pen)
+    # Filled shapes: a coloured box with no outline, a thick-pen diamond filled light green.
+    cv2.rectangle(img, (60, 400), (240, 470), (47, 85, 151), cv2.FILLED)
+    pts = np.array([[480, 370], [600, 435], [480, 500], [360, 435]])
+    cv2.fillPoly(img, [pts], (209, 231, 221))
+    cv2.polylines(img, [pts], True, black, 6, cv2.LINE_AA)
+    for xy, text, colour in [((130, 75), "Box", black), ((400, 75), "Oval", black), ((640, 75), "Dot", black),
+                             ((850, 80), "OK?", black), ((135, 265), "Input", black), ((390, 265), "Trap", black),
+                             ((640, 265), "Prep", black), ((880, 265), "Go", black), ((150, 435), "Filled", (255, 255, 255)),
+                             ((480, 435), "Thick", black)]:
+        img = _write(img, xy, text, colour=colour)
+    G = validate_graph(parser.parse(img))
+    found = {d["text"]: d["shape"] for _, d in G.nodes(data=True)}
+    assert found == {
+        "Box": "rectangle", "Oval": "ellipse", "Dot": "circle", "OK?": "diamond", "Input": "parallelogram",
+        "Trap": "trapezoid", "Prep": "hexagon", "Go": "stadium", "Filled": "rectangle", "Thick": "diamond",
+    }
+    assert G.number_of_edges() == 0
+
+
+def test_text_touching_the_outline_is_read(parser):
+    img = _page(500, 200)
+    cv2.rectangle(img, (100, 60), (300, 130), (0, 0, 0), 2)
+    img = _write(img, (160, 95), "Touch", size=30)  # its "T" runs into the left side
+    assert not img[70:120, 101:104].all()  # the text does touch the outline
+    G = parser.parse(img)
+    (node,) = G.nodes(data=True)
+    assert node[1]["shape"] == "rectangle" and node[1]["text"] == "Touch"
+    assert box_iou(node[1]["bbox"], (99, 59, 302, 132)) > 0.9
+
+
+def _two_boxes(img, a=(100, 100, 240, 160), b=(500, 300, 640, 360)):
+    for x1, y1, x2, y2 in (a, b):
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 0), 2)
+    img = _write(img, box_center(a), "From")
+    return _write(img, box_center(b), "To")
+
+
+@pytest.mark.parametrize(
+    "route, heads, arrow, forward",
+    [
+        ("straight", "end", "normal", True),  # a plain arrow
+        ("straight", "start", "normal", False),  # drawn the other way round
+        ("straight", "both", "both", True),  # heads at both ends
+        ("straight", "none", "none", True),  # a plain line
+        ("orthogonal", "end", "normal", True),  # elbow routing
+        ("curved", "end", "normal", True),  # a Bezier curve
+        ("open-head", "end", "normal", True),  # a V-shaped (unfilled) head
+    ],
+)
+def test_connectors_are_traced(parser, route, heads, arrow, forward):
+    img = _two_boxes(_page())
+    start, end = (170, 160), (500, 330)
+    if route == "orthogonal":
+        path = [start, (170, 330), end]
+    elif route == "curved":
+        t = np.linspace(0, 1, 40)[:, None]
+        c1, c2 = np.array([170, 400]), np.array([300, 330])
+        path = [tuple(map(int, p)) for p in ((1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * end)]
+    else:
+        path = [start, end]
+    if route == "open-head":
+        cv2.arrowedLine(img, start, end, (0, 0, 0), 2, cv2.LINE_AA, tipLength=0.06)
+    else:
+        cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2, cv2.LINE_AA)
+        if heads in ("end", "both"):
+            _head(img, path[-1], path[-2])
+        if heads in ("start", "both"):
+            _head(img, path[0], path[1])
+    G = validate_graph(parser.parse(img))
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert set(names) == {"From", "To"}
+    assert G.number_of_edges() == 1
+    (u, v, d), = G.edges(data=True)
+    assert d["arrow"] == arrow
+    if arrow == "normal":
+        assert (u, v) == ((names["From"], names["To"]) if forward else (names["To"], names["From"]))
+    points = d["points"]
+    assert len(points) >= 2 and _near_box(points[0], G.nodes[u]["bbox"]) and _near_box(points[-1], G.nodes[v]["bbox"])
+    if route == "orthogonal":
+        assert any(abs(x - 170) < 6 and abs(y - 330) < 6 for x, y in points)  # the elbow is kept
+
+
+@pytest.mark.parametrize("label, font", [("yes", LATIN_FONT), ("否", CJK_FONT)])
+def test_edge_labels_attach_to_their_arrow(parser, label, font):
+    img = _two_boxes(_page(), a=(100, 100, 240, 160), b=(100, 400, 240, 460))
+    cv2.rectangle(img, (500, 400), (640, 460), (0, 0, 0), 2)
+    img = _write(img, (570, 430), "Other")
+    cv2.line(img, (170, 160), (170, 400), (0, 0, 0), 2)
+    _head(img, (170, 400), (170, 300))
+    cv2.line(img, (240, 130), (570, 130), (0, 0, 0), 2)
+    cv2.line(img, (570, 130), (570, 400), (0, 0, 0), 2)
+    _head(img, (570, 400), (570, 300))
+    img = _write(img, (195, 280), label, font=font, size=18)
+    G = parser.parse(img)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.edges[names["From"], names["To"]]["label"] == label
+    assert G.edges[names["From"], names["Other"]]["label"] == ""
+
+
+def test_blank_page_is_an_empty_graph(parser):
+    G = validate_graph(parser.parse(_page(800, 600)))
+    assert G.number_of_nodes() == 0 and G.number_of_edges() == 0
+    assert (G.graph["width"], G.graph["height"], G.graph["backend"]) == (800, 600, "classical")
+
+
+def _fake_photo(h=600, w=900, seed=0) -> np.ndarray:
+    """Photo-like: smooth colour fields, texture, sensor noise, JPEG-compressed; no chart."""
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.uniform(0, 255, (h // 50 + 2, w // 50 + 2, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    img += cv2.resize(rng.uniform(-40, 40, (h // 8, w // 8, 3)).astype(np.float32), (w, h))
+    img += rng.normal(0, 6, (h, w, 3))
+    _, jpeg = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpeg.tobytes()
+
+
+def test_photo_without_a_chart_gives_few_weak_nodes(parser):
+    G = validate_graph(parser.parse(_fake_photo()))
+    assert G.number_of_nodes() <= 3
+    assert all(d["score"] < 0.5 for _, d in G.nodes(data=True))
+    everything = ClassicalBackend(min_score=0).parse(Image.open(__import__("io").BytesIO(_fake_photo())))
+    assert all(d["score"] < 0.3 for _, d in everything.nodes(data=True))  # candidates exist, all weak
+
+
+def test_bad_inputs_raise_before_detection(parser, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    with pytest.raises(FlowparseError, match=r"notes\.png: not an image"):
+        parser.parse(bad)
+
+
+def test_classical_takes_no_model():
+    with pytest.raises(FlowparseError, match="takes no model"):
+        load("classical", model="some/checkpoint")
+
+
+def test_ocr_runs_offline_on_bundled_models(monkeypatch):
+    from flowparse.backends.classical.ocr import TextReader, bundled_model_files
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the OCR engine tried to open a network connection")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    files = bundled_model_files()
+    assert all(p.is_file() and p.stat().st_size > 100_000 for p in files.values())
+    line = _write(np.full((40, 160, 3), 255, np.uint8), (80, 20), "Offline", size=22)
+    assert TextReader(threads=1).read([line]) == [("Offline", pytest.approx(1.0, abs=0.1))]
