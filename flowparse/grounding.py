@@ -261,9 +261,8 @@ def graph_answer(G: nx.DiGraph) -> str:
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _BOX_RE = re.compile(rf"\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]")
-_REF_RE = re.compile(r"<ref>(.*?)</ref>", re.S)
-_BOX_OPEN = "<box>"
-_BOX_CLOSE = "</box>"
+_REF_OPEN, _REF_CLOSE = "<ref>", "</ref>"
+_BOX_OPEN, _BOX_CLOSE = "<box>", "</box>"
 
 
 @dataclass(frozen=True)
@@ -295,10 +294,20 @@ def _boxes_in(text: str, start: int, stop: int) -> list[_GridBox]:
     return found
 
 
-def _box_span_end(text: str, start: int) -> int:
-    """Where the box list opened at ``start`` ends: its ``</box>``, the next ``<ref>`` or the end."""
-    ends = [i for i in (text.find(_BOX_CLOSE, start), text.find("<ref>", start)) if i >= 0]
-    return min(ends) if ends else len(text)
+class _Finder:
+    """``text.find(needle, start)`` for increasing ``start``, amortised linear over all calls.
+
+    Hostile output (thousands of ``<ref>`` and no ``</box>``) would otherwise rescan the rest of
+    the text for every marker: quadratic, and a parser must stay fast on any string.
+    """
+
+    def __init__(self, text: str, needle: str):
+        self.text, self.needle, self.found = text, needle, None
+
+    def next(self, start: int) -> int:
+        if self.found is None or (self.found != -1 and self.found < start):
+            self.found = self.text.find(self.needle, start)
+        return self.found
 
 
 def _to_pixels(values: Sequence[float], width: float, height: float) -> tuple[float, ...] | None:
@@ -323,15 +332,24 @@ def _score(span_score: SpanScore | None, start: int, end: int) -> float:
 
 
 def _iter_refs_with_boxes(text: str) -> Iterator[tuple[str, int, list[_GridBox]]]:
-    """``(ref text, ref start, boxes)`` for each ``<ref>..</ref>`` followed by a ``<box>`` list."""
-    for m in _REF_RE.finditer(text):
-        after = m.end()
+    """``(ref text, ref start, boxes)`` for each ``<ref>..</ref>`` followed by a ``<box>`` list.
+
+    A box list ends at its ``</box>``, at the next ``<ref>`` (cut off) or at the end of the text.
+    """
+    refs, closes, box_ends = _Finder(text, _REF_OPEN), _Finder(text, _REF_CLOSE), _Finder(text, _BOX_CLOSE)
+    pos = 0
+    while (start := refs.next(pos)) >= 0 and (end := closes.next(start + len(_REF_OPEN))) >= 0:
+        inner = text.rfind(_REF_OPEN, start, end)  # of "<ref>a<ref>b</ref>", the ref is "b"
+        name = text[inner + len(_REF_OPEN) : end]
+        pos = after = end + len(_REF_CLOSE)
         rest = text[after : after + 16]
         stripped = rest.lstrip()
         if not stripped.startswith(_BOX_OPEN):
             continue
         open_at = after + (len(rest) - len(stripped)) + len(_BOX_OPEN)
-        yield m.group(1), m.start(), _boxes_in(text, open_at, _box_span_end(text, open_at))
+        stop = min((i for i in (box_ends.next(open_at), refs.next(open_at)) if i >= 0), default=len(text))
+        yield name, inner, _boxes_in(text, open_at, stop)
+        pos = stop
 
 
 def parse_detection(
@@ -382,10 +400,6 @@ def parse_grounding(text: str, width: float, height: float) -> list[tuple[float,
     return [b for b in boxes if b is not None]
 
 
-_NODE_LINE_RE = re.compile(r"^\s*(\S+)\s+([^<\s][^<]*?)\s*<ref>(.*?)</ref>\s*(?:<box>(.*?)</box>)?\s*$")
-_EDGE_LINE_RE = re.compile(r"^\s*(\S+)\s+(<->|->|--)\s+(\S+)\s*(?:<ref>(.*?)</ref>)?\s*$")
-
-
 def parse_graph_answer(
     text: str,
     width: float,
@@ -416,18 +430,51 @@ def parse_graph_answer(
     return G
 
 
+def _split_edge_line(line: str) -> tuple[str, str, str, str] | None:
+    """``(source, arrow symbol, target, label)`` of ``SRC ARROW DST [<ref>LABEL</ref>]``, else None."""
+    head, label = line, ""
+    ref = line.find(_REF_OPEN)
+    if ref >= 0:
+        tail = line.rstrip()
+        if not tail.endswith(_REF_CLOSE) or len(tail) < ref + len(_REF_OPEN) + len(_REF_CLOSE):
+            return None
+        head, label = line[:ref], tail[ref + len(_REF_OPEN) : -len(_REF_CLOSE)]
+    parts = head.split()
+    if len(parts) != 3 or parts[1] not in _ARROW_OF_SYMBOL:
+        return None
+    return parts[0], parts[1], parts[2], label
+
+
+def _split_node_line(line: str) -> tuple[str, str, str, str | None] | None:
+    """``(id, shape, text, box text or None)`` of ``ID SHAPE <ref>TEXT</ref>[<box>BOX</box>]``, else None.
+
+    Written with ``str.find`` rather than a regular expression: linear on any line (a regex with
+    optional spaces backtracks quadratically on long runs of them).
+    """
+    ref = line.find(_REF_OPEN)
+    end = line.find(_REF_CLOSE, ref + len(_REF_OPEN)) if ref >= 0 else -1
+    head = line[: max(ref, 0)].split()
+    if end < 0 or len(head) < 2:
+        return None
+    rest = line[end + len(_REF_CLOSE) :].strip()
+    if rest and not (rest.startswith(_BOX_OPEN) and rest.endswith(_BOX_CLOSE)):
+        return None
+    box_text = rest[len(_BOX_OPEN) : -len(_BOX_CLOSE)] if rest else None
+    return head[0], " ".join(head[1:]), line[ref + len(_REF_OPEN) : end], box_text
+
+
 def _parse_graph_line(G, line: str, offset: int, ids: dict, seen: dict, span_score) -> None:
-    edge = _EDGE_LINE_RE.match(line)
+    edge = _split_edge_line(line)
     if edge:
-        u, symbol, v, label = edge.groups()
+        u, symbol, v, label = edge
         if u in ids and v in ids:
-            score = _score(span_score, offset + edge.start(), offset + edge.end())
-            add_arrow(G, ids[u], ids[v], unescape_text(label or ""), _ARROW_OF_SYMBOL[symbol], score)
+            score = _score(span_score, offset, offset + len(line))
+            add_arrow(G, ids[u], ids[v], unescape_text(label), _ARROW_OF_SYMBOL[symbol], score)
         return
-    node = _NODE_LINE_RE.match(line)
-    if not node or node.group(1) in ids:
+    node = _split_node_line(line)
+    if not node or node[0] in ids:
         return
-    name, shape, ref, box_text = node.groups()
+    name, shape, ref, box_text = node
     bbox = None
     if box_text is not None:
         boxes = _boxes_in(box_text, 0, len(box_text))
@@ -438,5 +485,5 @@ def _parse_graph_line(G, line: str, offset: int, ids: dict, seen: dict, span_sco
     if key in seen:
         ids[name] = seen[key]
         return
-    score = _score(span_score, offset + node.start(), offset + node.end())
+    score = _score(span_score, offset, offset + len(line))
     ids[name] = seen[key] = add_shape(G, key[0], bbox, key[2], score)

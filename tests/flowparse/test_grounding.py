@@ -283,3 +283,23 @@ def test_truncated_graph_answer_keeps_what_is_complete(seed, cut):
     part = parse_graph_answer(complete_lines(prefix), 640, 480)  # what the backend does at the limit
     assert dict(part.nodes(data=True)) == {n: whole.nodes[n] for n in part}
     assert all(whole.edges[e] == part.edges[e] for e in part.edges)
+
+
+HOSTILE = [
+    "a b" + " " * 200_000 + "x",  # a long run of spaces (quadratic for a backtracking regex)
+    "n0 -> n1" + " " * 200_000 + "x",
+    "<ref>" * 40_000,  # refs that never close
+    "<ref>a</ref><box>[[1, 2, 3, 4]] " * 8_000,  # box lists that never close
+    "a b <ref>" + " " * 200_000 + "</ref>",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["spaces", "edge-spaces", "open-refs", "open-boxes", "ref-spaces"])
+def test_parsers_stay_linear_on_hostile_output(text):
+    import time
+
+    start = time.perf_counter()
+    parse_graph_answer(text, 100, 100)
+    parse_detection(text, 100, 100)
+    parse_grounding(text, 100, 100)
+    assert time.perf_counter() - start < 10  # linear: well under 1 s; quadratic: minutes
