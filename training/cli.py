@@ -26,10 +26,11 @@ def train(config: str, overrides: tuple[str, ...]) -> None:
     A run resumes from the last checkpoint in output_dir. Progress goes to stderr; losses to
     output_dir/metrics.jsonl, with loss_curve.png next to every checkpoint.
     """
-    from flowparse.cli import fail
-    from flowparse.errors import FlowparseError
     from flowparse.training.config import load_config
     from flowparse.training.recipes import recipe_class
+
+    from flowparse.cli import fail
+    from flowparse.errors import FlowparseError
 
     try:
         cfg = load_config(config, overrides)

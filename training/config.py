@@ -15,7 +15,6 @@ import os
 import types
 import typing
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from flowparse.errors import FormatError
 
@@ -178,11 +177,28 @@ class TrainConfig:
         if self.recipe == "lora" and not (self.use_llm_lora or self.use_backbone_lora):
             raise ConfigError("recipe lora needs use_llm_lora or use_backbone_lora > 0")
         if self.recipe == "full" and (self.use_llm_lora or self.use_backbone_lora):
-            raise ConfigError("recipe full trains no adapters: set use_llm_lora/use_backbone_lora to 0 or use recipe lora")
-        if self.deepspeed is not None and self.deepspeed not in DEEPSPEED_STAGES and not str(self.deepspeed).endswith(".json"):
-            raise ConfigError(f"deepspeed: expected one of {', '.join(DEEPSPEED_STAGES)}, a .json path or null, got {self.deepspeed!r}")
-        for name in ("max_seq_length", "per_device_train_batch_size", "global_batch_size", "save_steps",
-                     "logging_steps", "max_dynamic_patch", "min_dynamic_patch", "loss_chunk_size"):
+            raise ConfigError(
+                "recipe full trains no adapters: set use_llm_lora/use_backbone_lora to 0 or use recipe lora"
+            )
+        if (
+            self.deepspeed is not None
+            and self.deepspeed not in DEEPSPEED_STAGES
+            and not str(self.deepspeed).endswith(".json")
+        ):
+            raise ConfigError(
+                f"deepspeed: expected one of {', '.join(DEEPSPEED_STAGES)}, a .json path or null, "
+                f"got {self.deepspeed!r}"
+            )
+        for name in (
+            "max_seq_length",
+            "per_device_train_batch_size",
+            "global_batch_size",
+            "save_steps",
+            "logging_steps",
+            "max_dynamic_patch",
+            "min_dynamic_patch",
+            "loss_chunk_size",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.min_dynamic_patch > self.max_dynamic_patch:
@@ -292,10 +308,3 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
 def config_to_dict(cfg: TrainConfig) -> dict:
     """The config as a plain dict (what ``training_config.yaml`` in each checkpoint holds)."""
     return dataclasses.asdict(cfg)
-
-
-def resolve_path(value: str, base: str | os.PathLike) -> Path:
-    """``value`` as a path, relative ones taken from ``base`` (the folder of the file naming it)."""
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else Path(base) / path
-

@@ -208,7 +208,9 @@ def _turns(conversations: object) -> tuple[tuple[str, str], ...]:
     for k, (role, _) in enumerate(turns[start:], start=start):
         expected = _ROLES[(k - start) % 2]
         if role != expected:
-            raise ValueError(f"conversation turn {k} is from {role!r}, expected {expected!r} (turns alternate human, gpt)")
+            raise ValueError(
+                f"conversation turn {k} is from {role!r}, expected {expected!r} (turns alternate human, gpt)"
+            )
     if not any(role == "gpt" for role, _ in turns):
         raise ValueError("no 'gpt' turn: nothing to train on")
     return tuple(turns)
@@ -264,8 +266,8 @@ def repeat_records(records: list[Record], repeat_time: float, *, seed: int, name
     after another would otherwise lose whole task kinds.
 
     >>> recs = [Record("d", str(k), str(k), None, (("human", "q"), ("gpt", "a"))) for k in range(10)]
-    >>> len(repeat_records(recs, 0.3, seed=0)), len(repeat_records(recs, 2, seed=0)), len(repeat_records(recs, 1.5, seed=0))
-    (3, 20, 15)
+    >>> [len(repeat_records(recs, t, seed=0)) for t in (0.3, 2, 1.5)]
+    [3, 20, 15]
     """
     whole, fraction = int(repeat_time), repeat_time - int(repeat_time)
     out = list(records) * whole
@@ -295,6 +297,7 @@ def load_records(specs: list[DatasetSpec], *, seed: int = 42, on_bad_line: str =
         more = len(data.problems) - _SHOWN_PROBLEMS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         raise DataError(
-            f"{len(data.problems)} bad annotation line(s) (fix them, or set on_bad_line=skip to leave them out):\n  {shown}{tail}"
+            f"{len(data.problems)} bad annotation line(s) "
+            f"(fix them, or set on_bad_line=skip to leave them out):\n  {shown}{tail}"
         )
     return data

@@ -51,8 +51,9 @@ def _saved_dtype(base: str) -> str:
     return str(config.get("dtype") or config.get("torch_dtype") or "float32")
 
 
-def merge_lora(adapter_dir: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None,
-               dtype: str = "auto") -> Path:
+def merge_lora(
+    adapter_dir: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None, dtype: str = "auto"
+) -> Path:
     """Merge the LoRA adapter of ``adapter_dir`` into its base and save a native checkpoint to ``out``.
 
     ``base`` overrides the base recorded in the adapter; ``dtype`` ("auto": the base's) is the
@@ -101,8 +102,13 @@ def merge_lora(adapter_dir: str | os.PathLike, out: str | os.PathLike, *, base: 
 @click.argument("adapter_dir", type=click.Path(file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--base", default=None, help="Base checkpoint (default: the one the adapter records).")
-@click.option("--dtype", default="auto", show_default=True,
-              type=click.Choice(["auto", "bfloat16", "float16", "float32"]), help="Dtype of the saved weights.")
+@click.option(
+    "--dtype",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
+    help="Dtype of the saved weights.",
+)
 def merge_command(adapter_dir: str, out: str, base: str | None, dtype: str) -> None:
     """Merge the LoRA adapter in ADAPTER_DIR into its base; save a native checkpoint to OUT.
 

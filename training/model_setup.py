@@ -59,7 +59,9 @@ def llm_lora_targets(model_type: str) -> tuple[str, ...]:
     try:
         return LLM_LORA_TARGETS[model_type]
     except KeyError:
-        raise ValueError(f"no LoRA targets known for LLM type {model_type!r} (known: {', '.join(LLM_LORA_TARGETS)})") from None
+        raise ValueError(
+            f"no LoRA targets known for LLM type {model_type!r} (known: {', '.join(LLM_LORA_TARGETS)})"
+        ) from None
 
 
 def lora_target_pattern(model_type: str, *, llm: bool, vision: bool) -> str:
@@ -69,9 +71,10 @@ def lora_target_pattern(model_type: str, *, llm: bool, vision: bool) -> str:
     ``fc``-like names, and LoRA must land only where it was asked for.
 
     >>> import re
-    >>> bool(re.fullmatch(lora_target_pattern("qwen2", llm=True, vision=False), "model.language_model.layers.0.self_attn.q_proj"))
+    >>> pattern = lora_target_pattern("qwen2", llm=True, vision=False)
+    >>> bool(re.fullmatch(pattern, "model.language_model.layers.0.self_attn.q_proj"))
     True
-    >>> bool(re.fullmatch(lora_target_pattern("qwen2", llm=True, vision=False), "model.vision_tower.encoder.layer.0.attention.q_proj"))
+    >>> bool(re.fullmatch(pattern, "model.vision_tower.encoder.layer.0.attention.q_proj"))
     False
     """
     parts = []
@@ -210,10 +213,9 @@ def _base_internvl(model):
 
 def _make_training_module():
     import torch
+    from flowparse.training.samples import IGNORE_INDEX
     from torch import nn
     from torch.utils.checkpoint import checkpoint
-
-    from flowparse.training.samples import IGNORE_INDEX
 
     class _TrainingModule(nn.Module):
         """The model plus its loss, in one ``forward`` so DDP and DeepSpeed see the whole step.
@@ -264,13 +266,15 @@ def TrainingModule(model, chunk_size: int = 1024):  # noqa: N802 - builds a torc
 def token_loss_reference(model, batch) -> float:
     """The mean token loss computed the plain way (full logits); tests compare the chunked loss to it."""
     import torch
-
     from flowparse.training.samples import IGNORE_INDEX
 
     base = _base_internvl(model)
-    out = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch.get("pixel_values"))
+    out = base(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch.get("pixel_values")
+    )
     logits = out.logits[:, :-1].float()
-    return float(torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
-    ))
-
+    return float(
+        torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+        )
+    )

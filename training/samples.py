@@ -136,8 +136,9 @@ class SampleBuilder:
         """Tiles (thumbnail included) the record's image becomes; reads only the image header."""
         if record.image is None:
             return 0
-        from flowparse.backends.internvl.preprocessing import closest_grid
         from PIL import Image
+
+        from flowparse.backends.internvl.preprocessing import closest_grid
 
         try:
             with Image.open(record.image) as image:
@@ -179,7 +180,9 @@ class SampleBuilder:
         num_tiles = self.tile_count(record)
         ids, labels, image_cut = self.tokens(record, num_tiles)
         if image_cut:
-            raise SampleError("image tokens cut by max_seq_length (the plan should have dropped it)", source=record.where)
+            raise SampleError(
+                "image tokens cut by max_seq_length (the plan should have dropped it)", source=record.where
+            )
         self.check_trainable(record, labels)
         pixels = self.pixels(record, epoch=epoch, index=index) if num_tiles else None
         if pixels is not None and pixels.shape[0] != num_tiles:
@@ -188,8 +191,9 @@ class SampleBuilder:
 
     def pixels(self, record, *, epoch: int, index: int):
         """The record's image as normalised tiles; JPEG augmentation seeded by (seed, epoch, index)."""
-        from flowparse.backends.internvl.preprocessing import preprocess_image
         from PIL import Image
+
+        from flowparse.backends.internvl.preprocessing import preprocess_image
 
         try:
             with Image.open(record.image) as opened:

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-SPECIAL = ["<unk>", "<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>",
-           "<|assistant|>", "<|end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<ref>", "</ref>", "<box>", "</box>",
-           "<quad>", "</quad>"]
+SPECIAL = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<pad>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<ref>",
+    "</ref>",
+    "<box>",
+    "</box>",
+    "<quad>",
+    "</quad>",
+]
 
 
 @pytest.fixture(scope="session")
@@ -16,17 +34,31 @@ def fast_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    corpus = ["Please detect and label all objects in the following image and mark their positions.",
-              "system user assistant rectangle diamond stadium circle [[100, 200, 300, 400]]",
-              "0123456789 , [ ] yes no 是 否 开始 结束"] * 20
+    corpus = [
+        "Please detect and label all objects in the following image and mark their positions.",
+        "system user assistant rectangle diamond stadium circle [[100, 200, 300, 400]]",
+        "0123456789 , [ ] yes no 是 否 开始 结束",
+    ] * 20
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
-                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", additional_special_tokens=SPECIAL[4:])
+    tok.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        additional_special_tokens=SPECIAL[4:],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +109,9 @@ def draw_chart(path, seed: int, size: int = 448):
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             draw.polygon([(cx, box[1]), (box[2], cy), (cx, box[3]), (box[0], cy)], fill=(fill,) * 3, outline="black")
         else:
-            draw.rounded_rectangle(box, radius=25 if shape == "stadium" else 2, fill=(fill,) * 3, outline="black", width=2)
+            draw.rounded_rectangle(
+                box, radius=25 if shape == "stadium" else 2, fill=(fill,) * 3, outline="black", width=2
+            )
         nodes.append(add_shape(G, shape, box, rng.choice(words)))
         top += h + rng.randint(30, 50)
     for a, b in zip(nodes, nodes[1:]):
@@ -103,13 +137,28 @@ def write_internvl_dataset(folder, seeds, *, task: str = "graph"):
         name = f"chart{seed}.png"
         G = draw_chart(folder / "images" / name, seed)
         graphs[name] = G
-        lines.append({"id": f"chart{seed}", "image": name, "width": 448, "height": 448, "conversations": [
-            {"from": "human", "value": "<image>\n" + prompt_for(task)},
-            {"from": "gpt", "value": graph_answer(G)},
-        ]})
+        lines.append(
+            {
+                "id": f"chart{seed}",
+                "image": name,
+                "width": 448,
+                "height": 448,
+                "conversations": [
+                    {"from": "human", "value": "<image>\n" + prompt_for(task)},
+                    {"from": "gpt", "value": graph_answer(G)},
+                ],
+            }
+        )
     (folder / "train.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
-    meta = {"tiny_charts": {"root": "images", "annotation": "train.jsonl", "data_augment": False,
-                            "repeat_time": 1, "length": len(lines)}}
+    meta = {
+        "tiny_charts": {
+            "root": "images",
+            "annotation": "train.jsonl",
+            "data_augment": False,
+            "repeat_time": 1,
+            "length": len(lines),
+        }
+    }
     (folder / "meta.json").write_text(json.dumps(meta))
     return folder / "meta.json", graphs
 

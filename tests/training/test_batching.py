@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from flowparse.training.recipes.batching import epoch_batches, plan_steps
 
 
 def _samples(steps, rank=None):
-    return [pos for s in steps for ranks in ([s.all_ranks[rank]] if rank is not None else s.all_ranks)
-            for micro in ranks for _, pos in micro]
+    return [
+        pos
+        for s in steps
+        for ranks in ([s.all_ranks[rank]] if rank is not None else s.all_ranks)
+        for micro in ranks
+        for _, pos in micro
+    ]
 
 
 @pytest.mark.parametrize(
@@ -25,7 +29,9 @@ def test_every_sample_once_per_epoch_split_across_ranks(n, per_device, world, ac
     if world > 1:
         per_rank = [set(_samples(steps, r)) for r in range(world)]
         assert not per_rank[0] & per_rank[1]
-        rank1 = plan_steps(list(range(n)), per_device=per_device, world_size=world, accumulation=acc, epochs=1, seed=3, rank=1)
+        rank1 = plan_steps(
+            list(range(n)), per_device=per_device, world_size=world, accumulation=acc, epochs=1, seed=3, rank=1
+        )
         assert [s.micro_batches for s in rank1] == [s.all_ranks[1] for s in steps]
 
 
@@ -40,7 +46,9 @@ def test_plan_is_a_pure_function_of_seed_and_epoch():
 
 @pytest.mark.parametrize("epochs, max_steps, expected", [(1.5, -1, 15), (0.5, -1, 5), (1, 25, 25)])
 def test_fractional_epochs_and_max_steps(epochs, max_steps, expected):
-    steps = plan_steps(list(range(10)), per_device=1, world_size=1, accumulation=1, epochs=epochs, seed=0, max_steps=max_steps)
+    steps = plan_steps(
+        list(range(10)), per_device=1, world_size=1, accumulation=1, epochs=epochs, seed=0, max_steps=max_steps
+    )
     assert len(steps) == expected and [s.index for s in steps] == list(range(expected))
 
 
@@ -52,5 +60,7 @@ def test_group_by_length_puts_similar_lengths_together_and_the_longest_first():
 
 
 def test_deepspeed_plans_drop_the_short_last_window():
-    steps = plan_steps(list(range(10)), per_device=2, world_size=1, accumulation=2, epochs=1, seed=0, drop_short_window=True)
+    steps = plan_steps(
+        list(range(10)), per_device=2, world_size=1, accumulation=2, epochs=1, seed=0, drop_short_window=True
+    )
     assert len(steps) == 2 and all(len(s.micro_batches) == 2 for s in steps)

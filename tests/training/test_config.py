@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from flowparse.training.config import ConfigError, TrainConfig, apply_overrides, config_from_dict, load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
@@ -26,7 +25,9 @@ def test_every_yaml_loads_and_opens_with_the_command_that_runs_it(path):
     cfg = load_config(path)
     # load_config rejects unknown keys; check the YAML has no key the dataclass would default.
     assert set(yaml.safe_load(path.read_text())) <= set(TrainConfig.__dataclass_fields__)
-    command_lines = [ln for ln in path.read_text().splitlines()[:12] if "flowparse train" in ln or "-m flowparse.training.cli" in ln]
+    command_lines = [
+        ln for ln in path.read_text().splitlines()[:12] if "flowparse train" in ln or "-m flowparse.training.cli" in ln
+    ]
     assert command_lines, f"{path.name} must open with the command that runs it"
     assert path.name in command_lines[0]
     assert cfg.recipe in ("full", "lora")
@@ -36,7 +37,12 @@ def test_every_yaml_loads_and_opens_with_the_command_that_runs_it(path):
 def test_official_hyperparameters(path):
     cfg = load_config(path)
     size, kind = path.stem.split("_")[1:]
-    assert (cfg.learning_rate, cfg.num_train_epochs, cfg.lr_scheduler_type, cfg.warmup_ratio) == (4e-5, 1.0, "cosine", 0.03)
+    assert (cfg.learning_rate, cfg.num_train_epochs, cfg.lr_scheduler_type, cfg.warmup_ratio) == (
+        4e-5,
+        1.0,
+        "cosine",
+        0.03,
+    )
     assert (cfg.max_seq_length, cfg.max_dynamic_patch, cfg.use_thumbnail) == (4096, 6, True)
     assert cfg.freeze_backbone and cfg.deepspeed == "zero1" and cfg.dtype == "bfloat16" and cfg.grad_checkpoint
     assert cfg.weight_decay == (0.05 if (size, kind) == ("8b", "full") else 0.01)

@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-
 from flowparse.training.data import DataError, load_records, read_annotation, read_meta, repeat_records
 
-GOOD = {"id": "a", "image": "a.png", "width": 10, "height": 10,
-        "conversations": [{"from": "human", "value": "<image>\nDetect."}, {"from": "gpt", "value": "ok"}]}
+GOOD = {
+    "id": "a",
+    "image": "a.png",
+    "width": 10,
+    "height": 10,
+    "conversations": [{"from": "human", "value": "<image>\nDetect."}, {"from": "gpt", "value": "ok"}],
+}
 
 
 def _dataset(tmp_path: Path, lines: list, name: str = "charts", repeat_time: float = 1, images=("a.png",)) -> Path:
@@ -21,8 +25,19 @@ def _dataset(tmp_path: Path, lines: list, name: str = "charts", repeat_time: flo
     annotation = tmp_path / name / "train.jsonl"
     annotation.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
     meta = tmp_path / f"{name}_meta.json"
-    meta.write_text(json.dumps({name: {"root": f"{name}/images", "annotation": f"{name}/train.jsonl",
-                                       "data_augment": False, "repeat_time": repeat_time, "length": len(lines)}}))
+    meta.write_text(
+        json.dumps(
+            {
+                name: {
+                    "root": f"{name}/images",
+                    "annotation": f"{name}/train.jsonl",
+                    "data_augment": False,
+                    "repeat_time": repeat_time,
+                    "length": len(lines),
+                }
+            }
+        )
+    )
     return meta
 
 
@@ -51,10 +66,18 @@ def _conv(*turns):
         ({**GOOD, "conversations": []}, "non-empty list"),  # no conversation
         ({**GOOD, "conversations": _conv(("gpt", "x"), ("human", "y"))}, "expected 'human'"),  # wrong order
         ({**GOOD, "conversations": _conv(("human", "<image>\nq"))}, "no 'gpt' turn"),  # nothing to learn
-        ({**GOOD, "conversations": _conv(("human", "<image><image>q"), ("gpt", "a"))}, "expected one <image>"),  # two images
-        ({**GOOD, "conversations": _conv(("human", "q"), ("gpt", "a"), ("human", "<image>"), ("gpt", "b"))},
-         "in the first human turn"),  # image in a later turn
-        ({"id": "t", "conversations": _conv(("human", "<image> q"), ("gpt", "a"))}, "no 'image'"),  # placeholder, no image
+        (
+            {**GOOD, "conversations": _conv(("human", "<image><image>q"), ("gpt", "a"))},
+            "expected one <image>",
+        ),  # two images
+        (
+            {**GOOD, "conversations": _conv(("human", "q"), ("gpt", "a"), ("human", "<image>"), ("gpt", "b"))},
+            "in the first human turn",
+        ),  # image in a later turn
+        (
+            {"id": "t", "conversations": _conv(("human", "<image> q"), ("gpt", "a"))},
+            "no 'image'",
+        ),  # placeholder, no image
         ({**GOOD, "width": -3}, "'width' must be a positive number"),  # bad size
         ({**GOOD, "video": "v.mp4"}, "video samples are not supported"),  # video
     ],
@@ -70,7 +93,11 @@ def test_bad_lines_stop_the_run_or_are_skipped_and_counted(tmp_path):
     meta = _dataset(tmp_path, [GOOD, "{", GOOD, {**GOOD, "image": "nope.png"}])
     with pytest.raises(DataError) as err:
         load_records(read_meta(meta), on_bad_line="error")
-    assert "2 bad annotation line(s)" in str(err.value) and "train.jsonl:2" in str(err.value) and "train.jsonl:4" in str(err.value)
+    assert (
+        "2 bad annotation line(s)" in str(err.value)
+        and "train.jsonl:2" in str(err.value)
+        and "train.jsonl:4" in str(err.value)
+    )
     data = load_records(read_meta(meta), on_bad_line="skip")
     assert len(data.records) == 2 and len(data.problems) == 2
 

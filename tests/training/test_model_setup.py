@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from importlib.util import find_spec
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="model set-up needs torch (the internvl extra)")
 
 from flowparse.training.config import TrainConfig  # noqa: E402
+
+# LoRA needs peft (the train extra); without it those tests are skipped and say so.
+needs_peft = pytest.mark.skipif(find_spec("peft") is None, reason="peft is not installed (pip install -e '.[train]')")
 from flowparse.training.model_setup import (  # noqa: E402
     TrainingModule,
     apply_lora,
@@ -60,10 +64,13 @@ def test_unfreeze_last_vit_layers_only(tiny_internvl_llama, tmp_path):
     path = build_tiny_internvl(tmp_path / "m", llm="qwen2", vision_layers=3)
     cfg, model = _load(path, freeze_llm=True, freeze_mlp=True, unfreeze_vit_layers=2)
     freeze_parts(model, cfg)
-    layers = {int(m.group(1)) for n in trainable_summary(model).names if (m := re.search(r"encoder\.layer\.(\d+)\.", n))}
+    layers = {
+        int(m.group(1)) for n in trainable_summary(model).names if (m := re.search(r"encoder\.layer\.(\d+)\.", n))
+    }
     assert layers == {1, 2}
 
 
+@needs_peft
 @pytest.mark.parametrize("fixture, per_layer", [("tiny_internvl", 7), ("tiny_internvl_llama", 7)])
 def test_official_llm_lora_lands_only_on_the_language_model(request, fixture, per_layer):
     path = request.getfixturevalue(fixture)
@@ -81,6 +88,7 @@ def test_official_llm_lora_lands_only_on_the_language_model(request, fixture, pe
     assert module.lora_dropout["default"].p == 0.05
 
 
+@needs_peft
 def test_vision_lora_and_trainable_projector_together(tiny_internvl):
     cfg, model = _load(tiny_internvl, recipe="lora", use_llm_lora=8, use_backbone_lora=4, freeze_llm=True)
     freeze_parts(model, cfg)
@@ -93,11 +101,14 @@ def test_vision_lora_and_trainable_projector_together(tiny_internvl):
     assert module.r["default"] == 4 and module.scaling["default"] == 2.0
 
 
-@pytest.mark.parametrize("model_type, hit, miss", [
-    ("phi3", "model.language_model.layers.3.self_attn.qkv_proj", "model.language_model.layers.3.self_attn.q_proj"),
-    ("internlm2", "model.language_model.layers.0.attention.wqkv", "model.language_model.embed_tokens"),
-    ("llama", "model.language_model.layers.0.mlp.up_proj", "model.vision_tower.encoder.layer.0.mlp.fc1"),
-])
+@pytest.mark.parametrize(
+    "model_type, hit, miss",
+    [
+        ("phi3", "model.language_model.layers.3.self_attn.qkv_proj", "model.language_model.layers.3.self_attn.q_proj"),
+        ("internlm2", "model.language_model.layers.0.attention.wqkv", "model.language_model.embed_tokens"),
+        ("llama", "model.language_model.layers.0.mlp.up_proj", "model.vision_tower.encoder.layer.0.mlp.fc1"),
+    ],
+)
 def test_target_patterns_per_llm(model_type, hit, miss):
     pattern = lora_target_pattern(model_type, llm=True, vision=False)
     assert re.fullmatch(pattern, hit) and not re.fullmatch(pattern, miss)

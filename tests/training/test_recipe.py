@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,13 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs torch (the internvl extra)")
 
 from click.testing import CliRunner  # noqa: E402
-
-from flowparse.cli import main  # noqa: E402
 from flowparse.training.config import TrainConfig, load_config  # noqa: E402
 from flowparse.training.recipes import recipe_class  # noqa: E402
+
+# LoRA needs peft (the train extra); without it those tests are skipped and say so.
+needs_peft = pytest.mark.skipif(find_spec("peft") is None, reason="peft is not installed (pip install -e '.[train]')")
+
+from flowparse.cli import main  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[2] / "training" / "configs" / "tiny_cpu.yaml"
 
@@ -55,14 +59,24 @@ def _weights(folder: Path, name: str) -> dict:
 
 # ------------------------------------------------------------------------------------- learning
 def test_tiny_recipe_learns_and_parse_finds_the_boxes(tiny_internvl, tiny_charts, tmp_path):
+    import json
+
+    from flowparse.converters.json_graph import write_json
+
     from flowparse import api
     from flowparse.geometry import box_iou
 
     meta, truths = tiny_charts
-    out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train", str(TINY), f"model={tiny_internvl}", f"meta_path={meta}", f"output_dir={out}"])
+    out, truth_dir = tmp_path / "run", tmp_path / "truth"
+    for name, truth in truths.items():  # the charts themselves stand in for a held-out split here
+        write_json(truth, truth_dir / f"{Path(name).stem}.json")
+    result = CliRunner().invoke(
+        main,
+        ["train", str(TINY), f"model={tiny_internvl}", f"meta_path={meta}", f"output_dir={out}",
+         f"eval_images={meta.parent / 'images'}", f"eval_truth={truth_dir}"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    rows = [__import__("json").loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 160 and rows[-1]["loss"] < rows[0]["loss"] / 20
     # the record next to the last checkpoint and in the output folder
     assert (out / "checkpoint-160" / "loss_curve.png").stat().st_size > 1000
@@ -75,6 +89,10 @@ def test_tiny_recipe_learns_and_parse_finds_the_boxes(tiny_internvl, tiny_charts
             total += 1
             matched += max((box_iou(node["bbox"], p["bbox"]) for _, p in G.nodes(data=True)), default=0.0) >= 0.5
     assert matched / total >= 0.9, f"{matched}/{total} nodes found at IoU >= 0.5"
+    # the end-of-run evaluation through the harness saw the same
+    evaluation = json.loads((out / "train_results.json").read_text())["eval"]
+    assert evaluation["predictions"] == len(truths) and evaluation["node_f1"] >= 0.9
+    assert (out / "eval" / "report.md").is_file()
 
 
 # --------------------------------------------------------------------------------------- resume
@@ -86,6 +104,7 @@ def _crash_at(step):
     def hook(done):
         if done == step:
             raise _Crash(f"simulated crash after step {step}")
+
     return hook
 
 
@@ -93,7 +112,9 @@ def _crash_at(step):
     "recipe, overrides, weights",
     [
         ("full", [], "model.safetensors"),
-        ("lora", ["use_llm_lora=8", "freeze_llm=true"], "adapter_model.safetensors"),  # LoRA dropout uses the RNG
+        pytest.param(  # LoRA dropout draws from the RNG
+            "lora", ["use_llm_lora=8", "freeze_llm=true"], "adapter_model.safetensors", marks=needs_peft
+        ),
     ],
 )
 def test_crashed_run_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp_path, recipe, overrides, weights):
@@ -109,7 +130,10 @@ def test_crashed_run_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp
     a, b = _weights(tmp_path / "straight", weights), _weights(tmp_path / "crashed", weights)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
-    losses = [r["loss"] for r in map(__import__("json").loads, (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines())]
+    losses = [
+        r["loss"]
+        for r in map(__import__("json").loads, (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines())
+    ]
     assert len(losses) == 6  # the log was cut back to the checkpoint, not duplicated
 
 
@@ -145,28 +169,60 @@ def test_two_process_ddp_matches_one_process(tiny_internvl, tiny_charts, tmp_pat
     meta, _ = tiny_charts
     args = [f"model={tiny_internvl}", f"meta_path={meta}", "max_steps=3", "save_steps=3"]
     _run(load_config(TINY, [*args, f"output_dir={tmp_path / 'one'}"]))
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-               "-m", "flowparse.training.cli", str(TINY), *args, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'two'}"]
-    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        "-m",
+        "flowparse.training.cli",
+        str(TINY),
+        *args,
+        "per_device_train_batch_size=2",
+        f"output_dir={tmp_path / 'two'}",
+    ]
+    done = subprocess.run(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert '"world_size": 2' in (tmp_path / "two" / "train.log").read_text()
-    a, b = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(tmp_path / "two" / "model.safetensors"))
+    a, b = (
+        load_file(str(tmp_path / "one" / "model.safetensors")),
+        load_file(str(tmp_path / "two" / "model.safetensors")),
+    )
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
-    losses = [[json.loads(line)["loss"] for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("one", "two")]
+    losses = [
+        [json.loads(line)["loss"] for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+        for d in ("one", "two")
+    ]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
 # ----------------------------------------------------------------------------------------- LoRA
+@needs_peft
 def test_lora_merge_gives_the_adapted_models_outputs(tiny_internvl, tiny_charts, tmp_path):
+    from flowparse.training.merge import merge_lora
     from peft import PeftModel
 
     from flowparse.backends.internvl.loading import load_internvl
-    from flowparse.training.merge import merge_lora
 
     meta, _ = tiny_charts
     out = tmp_path / "lora"
-    _run(_cfg(tiny_internvl, meta, out, "recipe=lora", "use_llm_lora=8", "use_backbone_lora=4", "freeze_llm=true",
-              "freeze_backbone=true", "max_steps=4", "learning_rate=1e-2"))
+    _run(
+        _cfg(
+            tiny_internvl,
+            meta,
+            out,
+            "recipe=lora",
+            "use_llm_lora=8",
+            "use_backbone_lora=4",
+            "freeze_llm=true",
+            "freeze_backbone=true",
+            "max_steps=4",
+            "learning_rate=1e-2",
+        )
+    )
     result = CliRunner().invoke(main, ["model", "merge", str(out), str(tmp_path / "merged")])
     assert result.exit_code == 0, result.output
     merged = load_internvl(tmp_path / "merged", device="cpu").model
@@ -211,7 +267,9 @@ def test_bad_data_stops_before_training_with_file_and_line(tiny_internvl, tmp_pa
     meta = tmp_path / "meta.json"
     (tmp_path / "a.jsonl").write_text('{"id": 1, "image": "../x.png", "conversations": []}\n')
     meta.write_text('{"d": {"root": ".", "annotation": "a.jsonl"}}')
-    result = CliRunner().invoke(main, ["train", str(TINY), f"model={tiny_internvl}", f"meta_path={meta}", f"output_dir={tmp_path / 'o'}"])
+    result = CliRunner().invoke(
+        main, ["train", str(TINY), f"model={tiny_internvl}", f"meta_path={meta}", f"output_dir={tmp_path / 'o'}"]
+    )
     assert result.exit_code == 1 and f"{tmp_path / 'a.jsonl'}:1" in result.output
 
 

@@ -10,8 +10,6 @@ from PIL import Image
 
 pytest.importorskip("torch", reason="samples need torch (the internvl extra)")
 
-from flowparse.backends.internvl.preprocessing import TilingConfig  # noqa: E402
-from flowparse.backends.internvl.templates import TEMPLATES, get_template  # noqa: E402
 from flowparse.training.data import Record  # noqa: E402
 from flowparse.training.samples import (  # noqa: E402
     IGNORE_INDEX,
@@ -22,6 +20,9 @@ from flowparse.training.samples import (  # noqa: E402
     plan_samples,
     render_conversation,
 )
+
+from flowparse.backends.internvl.preprocessing import TilingConfig  # noqa: E402
+from flowparse.backends.internvl.templates import TEMPLATES, get_template  # noqa: E402
 
 # 28 px tiles of 14 px patches: 4 patches -> 1 image token per tile after pixel shuffle.
 TILING = TilingConfig(min_tiles=1, max_tiles=6, use_thumbnail=True, image_size=28, patch_size=14)
@@ -47,7 +48,8 @@ def _trained_text(tok, sample: Sample) -> list[str]:
             assert label == token
             run.append(token)
         elif run:
-            pieces.append(tok.decode(run)); run = []
+            pieces.append(tok.decode(run))
+            run = []
     if run:
         pieces.append(tok.decode(run))
     return pieces
@@ -55,8 +57,12 @@ def _trained_text(tok, sample: Sample) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_only_replies_and_their_end_token_are_trained(tmp_path, fast_tokenizer, name):
-    turns = [("human", "<image>\nPlease detect."), ("gpt", "<ref>diamond</ref><box>[[1, 2, 3, 4]]</box>"),
-             ("human", "And again?"), ("gpt", "no")]
+    turns = [
+        ("human", "<image>\nPlease detect."),
+        ("gpt", "<ref>diamond</ref><box>[[1, 2, 3, 4]]</box>"),
+        ("human", "And again?"),
+        ("gpt", "no"),
+    ]
     sample = _builder(fast_tokenizer, name).build(_record(tmp_path, turns))
     end = get_template(name).stop_token
     assert _trained_text(fast_tokenizer, sample) == [f"<ref>diamond</ref><box>[[1, 2, 3, 4]]</box>{end}", f"no{end}"]
@@ -153,4 +159,4 @@ def test_collate_pads_right_and_concatenates_tiles(tmp_path, fast_tokenizer):
     batch = collate_samples([a, b], pad_token_id=fast_tokenizer.pad_token_id)
     assert batch["pixel_values"].shape[0] == 3
     assert batch["attention_mask"].sum(1).tolist() == [len(a.input_ids), len(b.input_ids)]
-    assert (batch["labels"][1, len(b.input_ids):] == IGNORE_INDEX).all()
+    assert (batch["labels"][1, len(b.input_ids) :] == IGNORE_INDEX).all()

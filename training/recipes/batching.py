@@ -30,7 +30,9 @@ class Step:
     all_ranks: tuple[tuple[tuple[tuple[int, int], ...], ...], ...]  # [rank][micro] -> samples
 
 
-def epoch_batches(lengths: Sequence[int], batch: int, *, epoch: int, seed: int, group_by_length: bool) -> list[list[int]]:
+def epoch_batches(
+    lengths: Sequence[int], batch: int, *, epoch: int, seed: int, group_by_length: bool
+) -> list[list[int]]:
     """The global batches (``batch`` = per-device x devices samples) of one epoch, shuffled by
     ``(seed, epoch)``; with ``group_by_length`` sorted by length inside each megabatch, the
     megabatch holding the longest sample first (an out-of-memory error shows at step one).

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from flowparse.training.config import ConfigError
 
-__all__ = ["DistEnv", "setup_distributed", "teardown_distributed", "deepspeed_config", "uses_deepspeed", "import_deepspeed"]
+__all__ = [
+    "DistEnv",
+    "setup_distributed",
+    "teardown_distributed",
+    "deepspeed_config",
+    "uses_deepspeed",
+    "import_deepspeed",
+]
 
 _CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "deepspeed"
 

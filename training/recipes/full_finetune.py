@@ -33,8 +33,13 @@ class FullFinetuneRecipe:
 
     name = "full"
 
-    def __init__(self, cfg: TrainConfig, *, on_step_end: Callable[[int], None] | None = None,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        on_step_end: Callable[[int], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
         if cfg.recipe != self.name:
             raise ConfigError(f"recipe {cfg.recipe!r} given to the {self.name} recipe")
         self.cfg = cfg
@@ -60,7 +65,6 @@ class FullFinetuneRecipe:
         """Data, model, optimizer, schedule, distribution; then the last checkpoint if resuming."""
         import numpy as np
         import torch
-
         from flowparse.training.recipes.distributed import setup_distributed, uses_deepspeed
 
         cfg = self.cfg
@@ -88,7 +92,6 @@ class FullFinetuneRecipe:
             raise ConfigError(f"{self.out} holds checkpoints: set resume: true, or choose another output_dir")
 
     def _setup_model(self) -> None:
-        from flowparse.backends.internvl.preprocessing import TilingConfig
         from flowparse.training.model_setup import (
             TrainingModule,
             enable_gradient_checkpointing,
@@ -98,13 +101,19 @@ class FullFinetuneRecipe:
             trainable_summary,
         )
 
+        from flowparse.backends.internvl.preprocessing import TilingConfig
+
         cfg = self.cfg
         loaded = load_for_training(cfg, self.env.device)
         self.tokenizer, self.template = loaded.tokenizer, loaded.template
-        self.tiling = TilingConfig.from_dict({
-            **loaded.tiling.to_dict(),
-            "min_tiles": cfg.min_dynamic_patch, "max_tiles": cfg.max_dynamic_patch, "use_thumbnail": cfg.use_thumbnail,
-        })
+        self.tiling = TilingConfig.from_dict(
+            {
+                **loaded.tiling.to_dict(),
+                "min_tiles": cfg.min_dynamic_patch,
+                "max_tiles": cfg.max_dynamic_patch,
+                "use_thumbnail": cfg.use_thumbnail,
+            }
+        )
         self.model = loaded.model
         freeze_parts(self.model, cfg)
         if not self.deepspeed:  # DeepSpeed keeps its own float32 master weights
@@ -112,8 +121,10 @@ class FullFinetuneRecipe:
         if cfg.grad_checkpoint:
             enable_gradient_checkpointing(self.model)
         self.module = TrainingModule(self.model, cfg.loss_chunk_size)
-        self.log(f"model {cfg.model}: {trainable_summary(self.model)}; template {self.template.name}; "
-                 f"tiles {self.tiling.min_tiles}..{self.tiling.max_tiles} (+thumbnail: {self.tiling.use_thumbnail})")
+        self.log(
+            f"model {cfg.model}: {trainable_summary(self.model)}; template {self.template.name}; "
+            f"tiles {self.tiling.min_tiles}..{self.tiling.max_tiles} (+thumbnail: {self.tiling.use_thumbnail})"
+        )
 
     def _setup_data(self) -> None:
         from flowparse.training.data import DataError, load_records, read_meta
@@ -131,14 +142,26 @@ class FullFinetuneRecipe:
             raise DataError(f"{cfg.meta_path}: no sample left to train on")
         self.accumulation = cfg.gradient_accumulation_steps(env.world_size)
         self.steps = plan_steps(
-            self.plan.lengths, per_device=cfg.per_device_train_batch_size, world_size=env.world_size,
-            accumulation=self.accumulation, epochs=cfg.num_train_epochs, seed=cfg.seed, rank=env.rank,
-            group_by_length=cfg.group_by_length, max_steps=cfg.max_steps, drop_short_window=self.deepspeed,
+            self.plan.lengths,
+            per_device=cfg.per_device_train_batch_size,
+            world_size=env.world_size,
+            accumulation=self.accumulation,
+            epochs=cfg.num_train_epochs,
+            seed=cfg.seed,
+            rank=env.rank,
+            group_by_length=cfg.group_by_length,
+            max_steps=cfg.max_steps,
+            drop_short_window=self.deepspeed,
         )
         self.data_summary = {
-            "datasets": data.counts, "bad_lines": len(data.problems), "samples": len(self.plan.kept),
-            "dropped_image_cut": self.plan.dropped_image_cut, "trainable_tokens": self.plan.trainable_tokens,
-            "steps": len(self.steps), "accumulation": self.accumulation, "world_size": env.world_size,
+            "datasets": data.counts,
+            "bad_lines": len(data.problems),
+            "samples": len(self.plan.kept),
+            "dropped_image_cut": self.plan.dropped_image_cut,
+            "trainable_tokens": self.plan.trainable_tokens,
+            "steps": len(self.steps),
+            "accumulation": self.accumulation,
+            "world_size": env.world_size,
         }
         self.log(f"data: {json.dumps(self.data_summary)}")
         for where in self.plan.dropped_where:
@@ -146,7 +169,6 @@ class FullFinetuneRecipe:
 
     def _setup_optimization(self) -> None:
         import torch
-
         from flowparse.training.recipes.distributed import deepspeed_config, import_deepspeed
         from flowparse.training.recipes.optim import build_optimizer, build_scheduler
 
@@ -165,7 +187,8 @@ class FullFinetuneRecipe:
             # Unused parameters exist when a trainable vision tower meets a text-only batch.
             trains_vision = not cfg.freeze_backbone or cfg.unfreeze_vit_layers > 0
             self.runner = torch.nn.parallel.DistributedDataParallel(
-                self.module, device_ids=[env.local_rank] if env.device.type == "cuda" else None,
+                self.module,
+                device_ids=[env.local_rank] if env.device.type == "cuda" else None,
                 find_unused_parameters=trains_vision,
             )
 
@@ -200,9 +223,8 @@ class FullFinetuneRecipe:
     # ------------------------------------------------------------------------------ train
     def _loader(self, steps):
         import torch
-        from torch.utils.data import DataLoader
-
         from flowparse.training.samples import collate_samples, sample_dataset
+        from torch.utils.data import DataLoader
 
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         batches = [list(micro) for step in steps for micro in step.micro_batches]
@@ -211,10 +233,14 @@ class FullFinetuneRecipe:
         # starts, which would shift dropout's random stream in a resumed run.
         generator = torch.Generator().manual_seed(self.cfg.seed)
         return DataLoader(
-            sample_dataset(self.records, self.plan, self.builder), batch_sampler=batches,
-            collate_fn=partial(collate_samples, pad_token_id=pad), num_workers=workers,
-            pin_memory=self.env.device.type == "cuda", persistent_workers=False,
-            prefetch_factor=2 if workers else None, generator=generator,
+            sample_dataset(self.records, self.plan, self.builder),
+            batch_sampler=batches,
+            collate_fn=partial(collate_samples, pad_token_id=pad),
+            num_workers=workers,
+            pin_memory=self.env.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=2 if workers else None,
+            generator=generator,
         )
 
     def _window_tokens(self, step) -> int:
@@ -236,8 +262,14 @@ class FullFinetuneRecipe:
         cfg, env = self.cfg, self.env
         remaining = self.steps[self.start_step :]
         batches = iter(self._loader(remaining))
-        bar = tqdm(total=len(self.steps), initial=self.start_step, disable=not (env.is_main and cfg.progress_bar),
-                   file=sys.stderr, dynamic_ncols=True, desc=f"train {self.name}")
+        bar = tqdm(
+            total=len(self.steps),
+            initial=self.start_step,
+            disable=not (env.is_main and cfg.progress_bar),
+            file=sys.stderr,
+            dynamic_ncols=True,
+            desc=f"train {self.name}",
+        )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.module.train()
         started = time.perf_counter()
@@ -247,11 +279,15 @@ class FullFinetuneRecipe:
             loss_sum = torch.zeros((), device=env.device)
             seen_tokens = 0
             for k, _ in enumerate(step.micro_batches):
-                batch = {key: (v.to(env.device, non_blocking=True) if v is not None else None)
-                         for key, v in next(batches).items()}
+                batch = {
+                    key: (v.to(env.device, non_blocking=True) if v is not None else None)
+                    for key, v in next(batches).items()
+                }
                 seen_tokens += int(batch["attention_mask"].sum())
                 last = k == len(step.micro_batches) - 1
-                sync = contextlib.nullcontext() if last or not hasattr(self.runner, "no_sync") else self.runner.no_sync()
+                sync = (
+                    contextlib.nullcontext() if last or not hasattr(self.runner, "no_sync") else self.runner.no_sync()
+                )
                 with sync:
                     with self._autocast():
                         total, _ = self.runner(**batch)
@@ -274,10 +310,16 @@ class FullFinetuneRecipe:
             if env.world_size > 1:
                 torch.distributed.all_reduce(loss_sum)
             done = step.index + 1
-            row = {"step": done, "epoch": step.epoch, "loss": float(loss_sum) / max(window, 1),
-                   "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm, "tokens": window,
-                   "seconds": round(time.perf_counter() - tick, 4),
-                   "tokens_per_second": round(seen_tokens * env.world_size / max(time.perf_counter() - tick, 1e-9), 1)}
+            row = {
+                "step": done,
+                "epoch": step.epoch,
+                "loss": float(loss_sum) / max(window, 1),
+                "lr": self.scheduler.get_last_lr()[0],
+                "grad_norm": grad_norm,
+                "tokens": window,
+                "seconds": round(time.perf_counter() - tick, 4),
+                "tokens_per_second": round(seen_tokens * env.world_size / max(time.perf_counter() - tick, 1e-9), 1),
+            }
             if env.device.type == "cuda":
                 row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated(env.device) / 2**30, 3)
             if env.is_main and (done % cfg.logging_steps == 0 or done == len(self.steps)):
@@ -314,16 +356,25 @@ class FullFinetuneRecipe:
         if env.is_main:
             self._export_model(tmp, state_dict)
             if not self.deepspeed:
-                torch.save({
-                    "trainable": {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad},
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                }, tmp / ckpt.TRAINING_STATE)
+                torch.save(
+                    {
+                        "trainable": {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad},
+                        "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(),
+                    },
+                    tmp / ckpt.TRAINING_STATE,
+                )
             self._write_reports(tmp)
-            ckpt.write_trainer_state(tmp, {
-                "step": step, "total_steps": len(self.steps), "recipe": self.name,
-                "config": config_to_dict(self.cfg), "data": self.data_summary,
-            })
+            ckpt.write_trainer_state(
+                tmp,
+                {
+                    "step": step,
+                    "total_steps": len(self.steps),
+                    "recipe": self.name,
+                    "config": config_to_dict(self.cfg),
+                    "data": self.data_summary,
+                },
+            )
             ckpt.commit_checkpoint(tmp, self.out, step)
             ckpt.rotate_checkpoints(self.out, self.cfg.save_total_limit)
             self.log(f"saved {final}")
@@ -345,7 +396,9 @@ class FullFinetuneRecipe:
 
         dtype = getattr(torch, self.cfg.dtype)
         source = state_dict if state_dict is not None else self.model.state_dict()
-        weights = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()) for k, v in source.items()}
+        weights = {
+            k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()) for k, v in source.items()
+        }
         self.model.config.use_cache = True  # inference wants the KV cache back
         try:
             self.model.save_pretrained(folder, state_dict=weights, safe_serialization=True)
@@ -356,7 +409,9 @@ class FullFinetuneRecipe:
 
     def _write_reports(self, folder: Path) -> None:
         self.metrics.copy_to(folder)
-        plot_loss_curve(self.metrics.rows(), folder / "loss_curve.png", title=f"{self.name} fine-tune: {self.cfg.model}")
+        plot_loss_curve(
+            self.metrics.rows(), folder / "loss_curve.png", title=f"{self.name} fine-tune: {self.cfg.model}"
+        )
 
     def _barrier(self) -> None:
         import torch
@@ -367,8 +422,13 @@ class FullFinetuneRecipe:
     # ----------------------------------------------------------------------------- finish
     def _finish(self, seconds: float) -> dict:
         """Copy the last checkpoint's model to ``output_dir``, write the summary, run the evaluation."""
-        summary = {"recipe": self.name, "steps": len(self.steps), "resumed_at": self.start_step,
-                   "seconds": round(seconds, 2), **self.data_summary}
+        summary = {
+            "recipe": self.name,
+            "steps": len(self.steps),
+            "resumed_at": self.start_step,
+            "seconds": round(seconds, 2),
+            **self.data_summary,
+        }
         rows = self.metrics.rows() if self.env.is_main else []
         if rows:
             summary["final_loss"] = rows[-1]["loss"]
@@ -405,4 +465,3 @@ def _copy_model_files(checkpoint: Path, out: Path) -> None:
     for item in checkpoint.iterdir():
         if item.is_file() and item.name not in skip and not item.name.startswith("rng_state_"):
             shutil.copyfile(item, out / item.name)
-

@@ -2,7 +2,7 @@
 checkpoint through the public ``parse`` API, then score them with the evaluation harness.
 
 >>> evaluate_checkpoint("runs/tiny", "heldout/images", "heldout/truth", "runs/tiny/eval")  # doctest: +SKIP
-{'predictions': 20, 'failed': 0, 'metrics': {...}}
+{'predictions': 20, 'failed': 0, 'node_f1': 0.97, ...}
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ __all__ = ["IMAGE_SUFFIXES", "evaluate_checkpoint"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, images: str | os.PathLike, truth: str | os.PathLike,
-                        out: str | os.PathLike) -> dict:
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike, images: str | os.PathLike, truth: str | os.PathLike, out: str | os.PathLike
+) -> dict:
     """Predictions for every image of ``images`` written to ``out/pred/<stem>.json``, scored against
-    ``truth/<stem>.json`` by ``flowparse.evaluation`` (the harness of ``flowparse eval``)."""
-    from flowparse.api import load
+    ``truth/<stem>.json`` by ``flowparse.evaluation`` (the harness of ``flowparse eval``), with its
+    Markdown report in ``out/report.md``; returns the headline figures."""
     from flowparse.converters.json_graph import write_json
+
+    from flowparse.api import load
     from flowparse.errors import FlowparseError
+    from flowparse.evaluation import evaluate_dirs, write_report
 
     pred_dir = Path(out) / "pred"
     pred_dir.mkdir(parents=True, exist_ok=True)
@@ -33,15 +37,16 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, images: str | os.PathLike
             write_json(parser.parse(path), pred_dir / f"{path.stem}.json")
         except FlowparseError:
             failed += 1  # the harness scores a missing prediction as empty
-    result = {"predictions": len(paths) - failed, "failed": failed}
-    result["metrics"] = _score(Path(truth), pred_dir)
-    return result
 
-
-def _score(truth: Path, pred: Path) -> dict:
-    try:
-        from flowparse.evaluation import evaluate_dirs
-    except ImportError:
-        return {"error": "flowparse.evaluation (the data engine's harness) is not installed in this build"}
-    report = evaluate_dirs(truth, pred)
-    return report if isinstance(report, dict) else getattr(report, "to_dict", lambda: {"report": str(report)})()
+    report = evaluate_dirs(truth, pred_dir)
+    write_report(report, Path(out) / "report.md")
+    return {
+        "predictions": len(paths) - failed,
+        "failed": failed,
+        "node_f1": report["nodes"]["f1"],
+        "edge_f1": report["edges"]["f1"],
+        "shape_accuracy": report["shape_accuracy"],
+        "text_exact": report["text_exact"],
+        "diagram_exact": report["diagram_exact"],
+        "report": str(Path(out) / "report.md"),
+    }

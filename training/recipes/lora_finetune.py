@@ -37,8 +37,13 @@ class LoRAFinetuneRecipe:
 
     name = "lora"
 
-    def __init__(self, cfg: TrainConfig, *, on_step_end: Callable[[int], None] | None = None,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        on_step_end: Callable[[int], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
         if cfg.recipe != self.name:
             raise ConfigError(f"recipe {cfg.recipe!r} given to the {self.name} recipe")
         self.cfg = cfg
@@ -64,7 +69,6 @@ class LoRAFinetuneRecipe:
         """Data, model, optimizer, schedule, distribution; then the last checkpoint if resuming."""
         import numpy as np
         import torch
-
         from flowparse.training.recipes.distributed import setup_distributed, uses_deepspeed
 
         cfg = self.cfg
@@ -94,7 +98,6 @@ class LoRAFinetuneRecipe:
             raise ConfigError(f"{self.out} holds checkpoints: set resume: true, or choose another output_dir")
 
     def _setup_model(self) -> None:
-        from flowparse.backends.internvl.preprocessing import TilingConfig
         from flowparse.training.model_setup import (
             TrainingModule,
             apply_lora,
@@ -105,13 +108,19 @@ class LoRAFinetuneRecipe:
             trainable_summary,
         )
 
+        from flowparse.backends.internvl.preprocessing import TilingConfig
+
         cfg = self.cfg
         loaded = load_for_training(cfg, self.env.device)
         self.tokenizer, self.template = loaded.tokenizer, loaded.template
-        self.tiling = TilingConfig.from_dict({
-            **loaded.tiling.to_dict(),
-            "min_tiles": cfg.min_dynamic_patch, "max_tiles": cfg.max_dynamic_patch, "use_thumbnail": cfg.use_thumbnail,
-        })
+        self.tiling = TilingConfig.from_dict(
+            {
+                **loaded.tiling.to_dict(),
+                "min_tiles": cfg.min_dynamic_patch,
+                "max_tiles": cfg.max_dynamic_patch,
+                "use_thumbnail": cfg.use_thumbnail,
+            }
+        )
         freeze_parts(loaded.model, cfg)
         if cfg.grad_checkpoint:
             enable_gradient_checkpointing(loaded.model)
@@ -122,8 +131,10 @@ class LoRAFinetuneRecipe:
         if not self.deepspeed:  # DeepSpeed keeps its own float32 master weights
             keep_trainable_in_float32(self.model)
         self.module = TrainingModule(self.model, cfg.loss_chunk_size)
-        self.log(f"model {cfg.model}: {trainable_summary(self.model)}; template {self.template.name}; "
-                 f"tiles {self.tiling.min_tiles}..{self.tiling.max_tiles} (+thumbnail: {self.tiling.use_thumbnail})")
+        self.log(
+            f"model {cfg.model}: {trainable_summary(self.model)}; template {self.template.name}; "
+            f"tiles {self.tiling.min_tiles}..{self.tiling.max_tiles} (+thumbnail: {self.tiling.use_thumbnail})"
+        )
 
     def _setup_data(self) -> None:
         from flowparse.training.data import DataError, load_records, read_meta
@@ -141,14 +152,26 @@ class LoRAFinetuneRecipe:
             raise DataError(f"{cfg.meta_path}: no sample left to train on")
         self.accumulation = cfg.gradient_accumulation_steps(env.world_size)
         self.steps = plan_steps(
-            self.plan.lengths, per_device=cfg.per_device_train_batch_size, world_size=env.world_size,
-            accumulation=self.accumulation, epochs=cfg.num_train_epochs, seed=cfg.seed, rank=env.rank,
-            group_by_length=cfg.group_by_length, max_steps=cfg.max_steps, drop_short_window=self.deepspeed,
+            self.plan.lengths,
+            per_device=cfg.per_device_train_batch_size,
+            world_size=env.world_size,
+            accumulation=self.accumulation,
+            epochs=cfg.num_train_epochs,
+            seed=cfg.seed,
+            rank=env.rank,
+            group_by_length=cfg.group_by_length,
+            max_steps=cfg.max_steps,
+            drop_short_window=self.deepspeed,
         )
         self.data_summary = {
-            "datasets": data.counts, "bad_lines": len(data.problems), "samples": len(self.plan.kept),
-            "dropped_image_cut": self.plan.dropped_image_cut, "trainable_tokens": self.plan.trainable_tokens,
-            "steps": len(self.steps), "accumulation": self.accumulation, "world_size": env.world_size,
+            "datasets": data.counts,
+            "bad_lines": len(data.problems),
+            "samples": len(self.plan.kept),
+            "dropped_image_cut": self.plan.dropped_image_cut,
+            "trainable_tokens": self.plan.trainable_tokens,
+            "steps": len(self.steps),
+            "accumulation": self.accumulation,
+            "world_size": env.world_size,
         }
         self.log(f"data: {json.dumps(self.data_summary)}")
         for where in self.plan.dropped_where:
@@ -156,7 +179,6 @@ class LoRAFinetuneRecipe:
 
     def _setup_optimization(self) -> None:
         import torch
-
         from flowparse.training.recipes.distributed import deepspeed_config, import_deepspeed
         from flowparse.training.recipes.optim import build_optimizer, build_scheduler
 
@@ -175,7 +197,8 @@ class LoRAFinetuneRecipe:
             # Unused parameters exist when a trainable vision tower meets a text-only batch.
             trains_vision = not cfg.freeze_backbone or cfg.unfreeze_vit_layers > 0
             self.runner = torch.nn.parallel.DistributedDataParallel(
-                self.module, device_ids=[env.local_rank] if env.device.type == "cuda" else None,
+                self.module,
+                device_ids=[env.local_rank] if env.device.type == "cuda" else None,
                 find_unused_parameters=trains_vision,
             )
 
@@ -210,9 +233,8 @@ class LoRAFinetuneRecipe:
     # ------------------------------------------------------------------------------ train
     def _loader(self, steps):
         import torch
-        from torch.utils.data import DataLoader
-
         from flowparse.training.samples import collate_samples, sample_dataset
+        from torch.utils.data import DataLoader
 
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         batches = [list(micro) for step in steps for micro in step.micro_batches]
@@ -221,10 +243,14 @@ class LoRAFinetuneRecipe:
         # starts, which would shift dropout's random stream in a resumed run.
         generator = torch.Generator().manual_seed(self.cfg.seed)
         return DataLoader(
-            sample_dataset(self.records, self.plan, self.builder), batch_sampler=batches,
-            collate_fn=partial(collate_samples, pad_token_id=pad), num_workers=workers,
-            pin_memory=self.env.device.type == "cuda", persistent_workers=False,
-            prefetch_factor=2 if workers else None, generator=generator,
+            sample_dataset(self.records, self.plan, self.builder),
+            batch_sampler=batches,
+            collate_fn=partial(collate_samples, pad_token_id=pad),
+            num_workers=workers,
+            pin_memory=self.env.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=2 if workers else None,
+            generator=generator,
         )
 
     def _window_tokens(self, step) -> int:
@@ -246,8 +272,14 @@ class LoRAFinetuneRecipe:
         cfg, env = self.cfg, self.env
         remaining = self.steps[self.start_step :]
         batches = iter(self._loader(remaining))
-        bar = tqdm(total=len(self.steps), initial=self.start_step, disable=not (env.is_main and cfg.progress_bar),
-                   file=sys.stderr, dynamic_ncols=True, desc=f"train {self.name}")
+        bar = tqdm(
+            total=len(self.steps),
+            initial=self.start_step,
+            disable=not (env.is_main and cfg.progress_bar),
+            file=sys.stderr,
+            dynamic_ncols=True,
+            desc=f"train {self.name}",
+        )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.module.train()
         started = time.perf_counter()
@@ -257,11 +289,15 @@ class LoRAFinetuneRecipe:
             loss_sum = torch.zeros((), device=env.device)
             seen_tokens = 0
             for k, _ in enumerate(step.micro_batches):
-                batch = {key: (v.to(env.device, non_blocking=True) if v is not None else None)
-                         for key, v in next(batches).items()}
+                batch = {
+                    key: (v.to(env.device, non_blocking=True) if v is not None else None)
+                    for key, v in next(batches).items()
+                }
                 seen_tokens += int(batch["attention_mask"].sum())
                 last = k == len(step.micro_batches) - 1
-                sync = contextlib.nullcontext() if last or not hasattr(self.runner, "no_sync") else self.runner.no_sync()
+                sync = (
+                    contextlib.nullcontext() if last or not hasattr(self.runner, "no_sync") else self.runner.no_sync()
+                )
                 with sync:
                     with self._autocast():
                         total, _ = self.runner(**batch)
@@ -284,10 +320,16 @@ class LoRAFinetuneRecipe:
             if env.world_size > 1:
                 torch.distributed.all_reduce(loss_sum)
             done = step.index + 1
-            row = {"step": done, "epoch": step.epoch, "loss": float(loss_sum) / max(window, 1),
-                   "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm, "tokens": window,
-                   "seconds": round(time.perf_counter() - tick, 4),
-                   "tokens_per_second": round(seen_tokens * env.world_size / max(time.perf_counter() - tick, 1e-9), 1)}
+            row = {
+                "step": done,
+                "epoch": step.epoch,
+                "loss": float(loss_sum) / max(window, 1),
+                "lr": self.scheduler.get_last_lr()[0],
+                "grad_norm": grad_norm,
+                "tokens": window,
+                "seconds": round(time.perf_counter() - tick, 4),
+                "tokens_per_second": round(seen_tokens * env.world_size / max(time.perf_counter() - tick, 1e-9), 1),
+            }
             if env.device.type == "cuda":
                 row["peak_memory_gb"] = round(torch.cuda.max_memory_allocated(env.device) / 2**30, 3)
             if env.is_main and (done % cfg.logging_steps == 0 or done == len(self.steps)):
@@ -324,16 +366,25 @@ class LoRAFinetuneRecipe:
         if env.is_main:
             self._export_model(tmp, state_dict)
             if not self.deepspeed:
-                torch.save({
-                    "trainable": {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad},
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                }, tmp / ckpt.TRAINING_STATE)
+                torch.save(
+                    {
+                        "trainable": {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad},
+                        "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(),
+                    },
+                    tmp / ckpt.TRAINING_STATE,
+                )
             self._write_reports(tmp)
-            ckpt.write_trainer_state(tmp, {
-                "step": step, "total_steps": len(self.steps), "recipe": self.name,
-                "config": config_to_dict(self.cfg), "data": self.data_summary,
-            })
+            ckpt.write_trainer_state(
+                tmp,
+                {
+                    "step": step,
+                    "total_steps": len(self.steps),
+                    "recipe": self.name,
+                    "config": config_to_dict(self.cfg),
+                    "data": self.data_summary,
+                },
+            )
             ckpt.commit_checkpoint(tmp, self.out, step)
             ckpt.rotate_checkpoints(self.out, self.cfg.save_total_limit)
             self.log(f"saved {final}")
@@ -356,7 +407,8 @@ class LoRAFinetuneRecipe:
         self.model.save_pretrained(folder, safe_serialization=True)
         extra = {
             name.removeprefix("base_model.model.").replace(".base_layer.", "."): p.detach().cpu().contiguous()
-            for name, p in self.model.named_parameters() if p.requires_grad and "lora_" not in name
+            for name, p in self.model.named_parameters()
+            if p.requires_grad and "lora_" not in name
         }
         if extra:
             save_file(extra, str(folder / NON_LORA_WEIGHTS))
@@ -365,7 +417,9 @@ class LoRAFinetuneRecipe:
 
     def _write_reports(self, folder: Path) -> None:
         self.metrics.copy_to(folder)
-        plot_loss_curve(self.metrics.rows(), folder / "loss_curve.png", title=f"{self.name} fine-tune: {self.cfg.model}")
+        plot_loss_curve(
+            self.metrics.rows(), folder / "loss_curve.png", title=f"{self.name} fine-tune: {self.cfg.model}"
+        )
 
     def _barrier(self) -> None:
         import torch
@@ -376,8 +430,13 @@ class LoRAFinetuneRecipe:
     # ----------------------------------------------------------------------------- finish
     def _finish(self, seconds: float) -> dict:
         """Copy the last checkpoint's model to ``output_dir``, write the summary, run the evaluation."""
-        summary = {"recipe": self.name, "steps": len(self.steps), "resumed_at": self.start_step,
-                   "seconds": round(seconds, 2), **self.data_summary}
+        summary = {
+            "recipe": self.name,
+            "steps": len(self.steps),
+            "resumed_at": self.start_step,
+            "seconds": round(seconds, 2),
+            **self.data_summary,
+        }
         rows = self.metrics.rows() if self.env.is_main else []
         if rows:
             summary["final_loss"] = rows[-1]["loss"]
@@ -394,11 +453,17 @@ class LoRAFinetuneRecipe:
         return summary
 
     def _evaluate(self) -> dict:
+        """Merge the final adapter into ``output_dir/merged`` (parse needs a native checkpoint), then
+        parse and score the held-out charts with it."""
         if self.cfg.eval_images is None:
             return {}
+        from flowparse.training.merge import merge_lora
         from flowparse.training.recipes.heldout import evaluate_checkpoint
 
-        return {"eval": evaluate_checkpoint(self.out, self.cfg.eval_images, self.cfg.eval_truth, self.out / "eval")}
+        merged = self.out / "merged"
+        shutil.rmtree(merged, ignore_errors=True)
+        merge_lora(self.out, merged)
+        return {"eval": evaluate_checkpoint(merged, self.cfg.eval_images, self.cfg.eval_truth, self.out / "eval")}
 
     def cleanup(self) -> None:
         """Free the model and leave the process group."""
@@ -414,4 +479,3 @@ def _copy_model_files(checkpoint: Path, out: Path) -> None:
     for item in checkpoint.iterdir():
         if item.is_file() and item.name not in skip and not item.name.startswith("rng_state_"):
             shutil.copyfile(item, out / item.name)
-
