@@ -139,7 +139,7 @@ class InternVLBackend:
         trust_remote_code: bool = False,
         max_tiles: int | None = None,
         task: str | None = None,
-        max_new_tokens: int = 1024,
+        max_new_tokens: int = 2048,  # a 30-node chart with 35 edges is about 1,200 tokens
         min_new_tokens: int = 0,
         edges: str = "auto",
         batch_size: int = 8,
