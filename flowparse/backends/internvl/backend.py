@@ -180,7 +180,11 @@ class InternVLBackend:
     # ------------------------------------------------------------------------------ public API
 
     def parse(self, image: Any, *, source: str = "") -> nx.DiGraph:
-        """The flowchart graph of one image (a PIL image, or anything ``load_image`` reads)."""
+        """The flowchart graph of one image (a PIL image, or anything ``load_image`` reads).
+
+        >>> backend.parse(Image.open("chart.png"), source="chart.png").number_of_nodes()  # doctest: +SKIP
+        8
+        """
         return self.parse_many([image], batch_size=1, sources=[source])[0]
 
     def parse_many(
@@ -190,6 +194,8 @@ class InternVLBackend:
 
         Results equal parsing one by one (left padding, greedy decoding). While a batch generates,
         the next one is tiled and tokenised in a background thread.
+
+        >>> graphs = backend.parse_many(pages, batch_size=32, sources=names)  # doctest: +SKIP
         """
         batch_size = batch_size or self.batch_size
         images = list(images)
