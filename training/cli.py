@@ -26,12 +26,17 @@ def train(config: str, overrides: tuple[str, ...]) -> None:
     A run resumes from the last checkpoint in output_dir. Progress goes to stderr; losses to
     output_dir/metrics.jsonl, with loss_curve.png next to every checkpoint.
     """
+    import os
+
     from flowparse.training.config import load_config
     from flowparse.training.recipes import recipe_class
 
     from flowparse.cli import fail
     from flowparse.errors import FlowparseError
 
+    # Samples are tokenised before the data-loader workers fork; tokenizers' own threads would
+    # then be disabled with a warning per worker, so say so once, up front.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         cfg = load_config(config, overrides)
         for key in ("model", "meta_path", "output_dir"):
