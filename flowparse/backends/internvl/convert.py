@@ -130,7 +130,12 @@ def _text_config(original: dict, family: str):
 
 
 def native_config(original: dict, image_token_id: int):
-    """The native ``InternVLConfig`` of an original InternVL2 chat ``config.json`` dict."""
+    """The native ``InternVLConfig`` of an original InternVL2 chat ``config.json`` dict.
+
+    >>> config = native_config(json.load(open("InternVL2-1B/config.json")), 151648)  # doctest: +SKIP
+    >>> config.text_config.model_type, config.image_token_id                          # doctest: +SKIP
+    ('qwen2', 151648)
+    """
     from transformers import InternVLConfig
 
     family = llm_family(original)
@@ -218,6 +223,10 @@ def convert_tensor(name: str, tensor, config) -> Iterator[tuple[str, Any]]:
 
     The vision ``qkv`` is ``[q; k; v]`` stacked. InternLM2's ``wqkv`` is grouped by key/value
     head: for each of them, its ``groups`` query heads, then its key head, then its value head.
+
+    >>> import torch
+    >>> [name for name, _ in convert_tensor("a.attention.qkv.weight", torch.zeros(6, 2), None)]
+    ['a.attention.q_proj.weight', 'a.attention.k_proj.weight', 'a.attention.v_proj.weight']
     """
     if ".attention.qkv." in name:
         q, k, v = tensor.chunk(3, dim=0)

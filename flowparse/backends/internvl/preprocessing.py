@@ -77,12 +77,20 @@ class TilingConfig:
         return int((self.image_size // self.patch_size) ** 2 * self.downsample_ratio**2)
 
     def to_dict(self) -> dict:
-        """The fields as a JSON-ready dict (saved with checkpoints)."""
+        """The fields as a JSON-ready dict (saved with checkpoints).
+
+        >>> TilingConfig().to_dict()["max_tiles"]
+        6
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> TilingConfig:
-        """The config from :meth:`to_dict` output; unknown keys are ignored."""
+        """The config from :meth:`to_dict` output; unknown keys are ignored.
+
+        >>> TilingConfig.from_dict({"max_tiles": 12, "future_key": 1}).max_tiles
+        12
+        """
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 

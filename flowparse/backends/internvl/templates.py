@@ -62,7 +62,11 @@ class ChatTemplate:
         return text
 
     def prompt(self, question: str, *, system: str | None = None) -> str:
-        """A single-turn prompt ready for generation."""
+        """A single-turn prompt ready for generation.
+
+        >>> get_template("phi3-chat").prompt("Q", system="")
+        '<|system|>\\n<|end|><|user|>\\nQ<|end|><|assistant|>\\n'
+        """
         return self.render([(question, None)], system=system)
 
     def jinja(self) -> str:
@@ -70,6 +74,9 @@ class ChatTemplate:
 
         A leading ``system`` message replaces the default system message; string contents, or
         lists of ``{"type": "image"}`` / ``{"type": "text", "text": ...}`` parts.
+
+        >>> "<|im_start|>assistant" in get_template("Hermes-2").jinja()
+        True
         """
         head, tail = self.system_template.split("{system_message}")
         user, assistant = self.roles

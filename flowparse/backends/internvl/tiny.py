@@ -189,7 +189,10 @@ def build_tiny_internvl(
 
 
 def write_flowparse_config(out_dir: str | os.PathLike, template: str, tiling: TilingConfig) -> None:
-    """Record the chat template name and tiling next to a checkpoint (read back by the loader)."""
+    """Record the chat template name and tiling next to a checkpoint (read back by the loader).
+
+    >>> write_flowparse_config("checkpoint", "Hermes-2", TilingConfig(max_tiles=6))  # doctest: +SKIP
+    """
     data = {"template": template, "tiling": tiling.to_dict()}
     (Path(out_dir) / FLOWPARSE_CONFIG).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
