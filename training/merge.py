@@ -74,13 +74,15 @@ def merge_lora(
     base_name = _adapter_base(adapter, base)
     save_dtype = getattr(torch, _saved_dtype(base_name) if dtype == "auto" else dtype)
     loaded = load_internvl(base_name, device="cpu", dtype="float32")
-    merged = PeftModel.from_pretrained(loaded.model, adapter).merge_and_unload()
     extra = adapter / "non_lora_trainables.safetensors"
     if extra.is_file():
-        missing = [k for k in load_file(str(extra)) if k not in merged.state_dict()]
+        # Trained base weights go in first: some sit under LoRA layers, and the merge adds B @ A to them.
+        weights = load_file(str(extra))
+        missing = [k for k in weights if k not in loaded.model.state_dict()]
         if missing:
             raise MergeError(f"non-LoRA weights do not fit the base: {', '.join(missing[:3])}", source=extra)
-        merged.load_state_dict(load_file(str(extra)), strict=False)
+        loaded.model.load_state_dict(weights, strict=False)
+    merged = PeftModel.from_pretrained(loaded.model, adapter).merge_and_unload()
     merged.config.use_cache = True
     weights = {k: (v.to(save_dtype) if v.is_floating_point() else v) for k, v in merged.state_dict().items()}
     tmp = target.with_name(f".{target.name}.tmp")
