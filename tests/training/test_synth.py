@@ -173,3 +173,17 @@ def test_synth_command_writes_images_and_truth(tmp_path):
 def test_synth_command_rejects_unknown_renderers(tmp_path):
     result = CliRunner().invoke(main, ["data", "synth", "-n", "1", "--out", str(tmp_path), "--renderer", "tikz"])
     assert result.exit_code == 2 and "tikz" in result.output
+
+
+@needs_dot
+def test_graphviz_clusters_are_recorded_as_subgraphs():
+    from flowparse.training.synth.graphviz_render import chart_dot, render_graphviz
+
+    for seed in range(200):  # find a chart whose style frames some nodes (about 1 in 7)
+        text, style = chart_dot(sample_chart(random.Random(seed), max_nodes=12), random.Random(seed))
+        if style["groups"]:
+            break
+    assert "subgraph cluster_0" in text
+    _, G = render_graphviz(sample_chart(random.Random(seed), max_nodes=12), random.Random(seed))
+    assert G.graph["subgraphs"] == style["groups"]
+    assert all(n in G for group in G.graph["subgraphs"] for n in group["nodes"])

@@ -61,7 +61,25 @@ def _pick_style(spec: ChartSpec, rng: random.Random) -> dict:
         "pad": round(rng.uniform(0.1, 0.6), 2),
         "tail_labels": rng.random() < 0.25,
         "title": rng.random() < 0.15,
+        "groups": _pick_groups(spec, rng) if rng.random() < 0.15 else [],
     }
+
+
+def _pick_groups(spec: ChartSpec, rng: random.Random) -> list[dict]:
+    """One or two frames around runs of consecutive nodes (clusters: boxes that are not nodes)."""
+    from flowparse.training.synth.phrases import GROUP_TITLES
+
+    ids = [n.id for n in spec.nodes[1:-1]]
+    groups, start = [], 0
+    for k in range(rng.randint(1, 2)):
+        if len(ids) - start < 2:
+            break
+        first = rng.randint(start, len(ids) - 2)
+        last = rng.randint(first + 1, min(len(ids) - 1, first + 5))
+        title = rng.choice(GROUP_TITLES["zh" if spec.language == "zh" else "en"])
+        groups.append({"id": f"cluster_{k}", "title": title, "nodes": ids[first : last + 1]})
+        start = last + 1
+    return groups
 
 
 def chart_dot(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
@@ -90,6 +108,10 @@ def chart_dot(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
         lines.append(f"  graph [label={quote(rng.choice(titles))}, labelloc=t];")
     for node in spec.nodes:
         lines.append(f"  {quote(node.id)} [{_node_attrs(node.shape, node.text, style)}];")
+    for group in style["groups"]:
+        frame = rng.choice(('style="rounded,dashed"', 'style=filled; fillcolor="#f4f4f4"', "style=solid"))
+        members = "; ".join(quote(n) for n in group["nodes"])
+        lines.append(f"  subgraph {group['id']} {{ label={quote(group['title'])}; {frame}; {members}; }}")
     for edge in spec.edges:
         lines.append(f"  {quote(edge.source)} -> {quote(edge.target)} [{_edge_attrs(edge, style)}];")
     lines.append("}")
@@ -233,7 +255,7 @@ def render_graphviz(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, n
     if abs(expected[0] - image.width) > 2 or abs(expected[1] - image.height) > 2:
         raise RenderError(f"dot drew {image.size}, the layout says {expected}: coordinates would be off")
     objects = layout.get("objects", [])
-    by_name = {obj["name"]: obj for obj in objects if "nodes" not in obj}
+    by_name = {obj["name"]: obj for obj in objects if "nodes" not in obj and "subgraphs" not in obj}
     half_pen = style["penwidth"] / 2
     boxes = {node.id: _node_box(by_name[node.id], frame, half_pen) for node in spec.nodes}
     points = {}
@@ -241,4 +263,5 @@ def render_graphviz(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, n
         ends = (objects[edge["tail"]]["name"], objects[edge["head"]]["name"])
         points[ends] = _edge_line(edge, frame)
     shapes = {n.id: _DRAWN_AS[n.shape] for n in spec.nodes if n.shape in _DRAWN_AS}
-    return image, truth_graph(spec, image.size, boxes, points, renderer="graphviz", shapes=shapes)
+    return image, truth_graph(spec, image.size, boxes, points, renderer="graphviz", shapes=shapes,
+                              subgraphs=style["groups"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["LANGUAGES", "PHRASES", "EDGE_LABELS", "BRANCH_LABELS", "TITLES", "phrase", "wrap_text"]
+__all__ = ["LANGUAGES", "PHRASES", "EDGE_LABELS", "BRANCH_LABELS", "TITLES", "GROUP_TITLES", "phrase", "wrap_text"]
 
 #: Chart languages; "mixed" charts draw each text from either list.
 LANGUAGES: tuple[str, ...] = ("en", "zh", "mixed")
@@ -108,6 +108,13 @@ TITLES: dict[str, tuple[str, ...]] = {
     "en": ("Order processing", "Login flow", "Figure 3: Algorithm overview", "CI pipeline",
            "Approval workflow", "Sample preparation", "Fig. 2"),
     "zh": ("订单处理流程", "登录流程", "图3 算法流程图", "持续集成流程", "审批流程", "样品制备流程"),
+}
+
+#: Titles of node groups (Graphviz clusters, swimlanes): frames that are not nodes.
+GROUP_TITLES: dict[str, tuple[str, ...]] = {
+    "en": ("Validation", "Payment", "Shipping", "Setup", "Main loop", "Error handling", "Client", "Server",
+           "Stage 1", "Review"),
+    "zh": ("校验", "支付", "发货", "初始化", "主循环", "异常处理", "客户端", "服务端", "阶段一", "审核"),
 }
 
 

@@ -24,11 +24,13 @@ def truth_graph(
     *,
     renderer: str,
     shapes: Mapping[str, str] | None = None,
+    subgraphs: Sequence[dict] = (),
 ) -> nx.DiGraph:
     """The truth graph of ``spec`` drawn at ``size`` = (width, height) with measured ``boxes``.
 
     ``shapes`` overrides a node's canonical shape where the renderer drew another one (Graphviz
     has no stadium: it draws a rounded rectangle, and the truth says what is on the page).
+    ``subgraphs`` (``{"id", "title", "nodes"}``) records framed groups of nodes.
 
     >>> from flowparse.training.synth.structure import ChartSpec, ChartNode, ChartEdge
     >>> spec = ChartSpec([ChartNode("n0", "start", "stadium", "Go"), ChartNode("n1", "end", "stadium", "Stop")],
@@ -49,6 +51,8 @@ def truth_graph(
         if line is not None:
             line = [round_geometry((min(max(x, 0.0), width), min(max(y, 0.0), height))) for x, y in line]
         add_arrow(G, edge.source, edge.target, edge.label, edge.arrow, points=line)
+    if subgraphs:
+        G.graph["subgraphs"] = [dict(s) for s in subgraphs]
     return validate_graph(G)
 
 
