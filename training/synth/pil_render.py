@@ -172,18 +172,29 @@ def render_pil(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, nx.DiG
     sizes = {n.id: _node_size(n.shape, n.text, font, S) for n in spec.nodes}
     lay = layered_layout(spec, sizes, rng, direction=style["direction"], node_gap=style["node_gap"],
                          rank_gap=style["rank_gap"], margin=rng.uniform(25, 60))
-    width, height = math.ceil(lay.width), math.ceil(lay.height)
+    title = _title(spec, rng) if rng.random() < 0.15 else ""
+    top = style["font_px"] * 2.5 if title else 0.0  # room for a title above the chart
+    width, height = math.ceil(lay.width), math.ceil(lay.height + top)
     canvas = Image.new("RGB", (width * S, height * S), "white")
     draw = ImageDraw.Draw(canvas)
+    if title:  # text on the page that belongs to no node: a distractor for detectors
+        draw.text((width / 2 * S, top / 2 * S), title, fill=style["ink"], font=font, anchor="mm")
     boxes = {}
     for node in spec.nodes:
-        boxes[node.id] = _draw_node(draw, node, lay.boxes[node.id], style, font, rng)
+        x1, y1, x2, y2 = lay.boxes[node.id]
+        boxes[node.id] = _draw_node(draw, node, (x1, y1 + top, x2, y2 + top), style, font, rng)
     points = {}
     for edge in spec.edges:
-        route = lay.routes[(edge.source, edge.target)]
+        route = [(x, y + top) for x, y in lay.routes[(edge.source, edge.target)]]
         points[(edge.source, edge.target)] = _draw_edge(draw, edge, route, style, font, rng)
     image = canvas.reduce(S)
     return image, truth_graph(spec, image.size, boxes, points, renderer="pil")
+
+
+def _title(spec: ChartSpec, rng: random.Random) -> str:
+    from flowparse.training.synth.phrases import TITLES
+
+    return rng.choice(TITLES["zh" if spec.language == "zh" else "en"])
 
 
 def _scaled(points: list[Point]) -> list[Point]:
