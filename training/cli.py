@@ -2,7 +2,7 @@
 
 One process: ``flowparse train training/configs/internvl2_1b_lora.yaml model=... meta_path=...``.
 Several GPUs: ``torchrun --nproc_per_node=8 -m flowparse.training.cli CONFIG.yaml [key=value ...]``
-(or the ``deepspeed`` launcher). Light at import: click only.
+or ``deepspeed --num_gpus=8 --module flowparse.training.cli CONFIG.yaml ...``. Light at import: click only.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ __all__ = ["train"]
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1)
-def train(config: str, overrides: tuple[str, ...]) -> None:
+# The deepspeed launcher appends --local_rank=N; the rank comes from the environment anyway.
+@click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True)
+def train(config: str, overrides: tuple[str, ...], local_rank: int | None) -> None:
     """Fine-tune InternVL with the recipe in CONFIG (a YAML under training/configs/).
 
     OVERRIDES are key=value pairs that replace the YAML's values, e.g.

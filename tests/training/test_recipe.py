@@ -252,6 +252,8 @@ def test_train_reports_config_errors(tmp_path):
     bad.write_text("recipe: full\nlearning_rat: 1\n")
     result = CliRunner().invoke(main, ["train", str(bad)])
     assert result.exit_code == 1 and "unknown key(s): learning_rat" in result.output
+    result = CliRunner().invoke(main, ["train", str(bad), "--local_rank=3"])  # what the deepspeed launcher adds
+    assert result.exit_code == 1 and "unknown key(s): learning_rat" in result.output
     result = CliRunner().invoke(main, ["train", str(TINY), "model="])
     assert result.exit_code == 2 and "model is empty" in result.output
 
