@@ -25,8 +25,9 @@ from PIL import Image
 
 __all__ = ["MermaidRenderer", "chart_mermaid", "mermaid_missing", "TOOLS_DIR"]
 
-#: The Node.js project holding mermaid and puppeteer-core (installed by scripts/install-system-deps.sh).
-TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools" / "mermaid"
+#: The Node.js project holding mermaid and puppeteer-core (installed by scripts/install-system-deps.sh):
+#: the checkout's tools/mermaid, or $FLOWPARSE_MERMAID_TOOLS for an installed (non-editable) flowparse.
+TOOLS_DIR = Path(os.environ.get("FLOWPARSE_MERMAID_TOOLS") or Path(__file__).resolve().parents[2] / "tools" / "mermaid")
 
 #: Canonical shape -> Mermaid node syntax ({} is the quoted label).
 _SYNTAX = {
