@@ -22,15 +22,25 @@ import time
 from flowparse.training.synth import SynthOptions, generate
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished children (dot, pool workers).
+
+    On a shared machine wall time depends on the neighbours; CPU time per chart does not, and
+    count * cpu_s_per_chart / cores is what an idle machine would take.
+    """
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def timed_run(count: int, renderers: tuple[str, ...], workers: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         infos = generate(out, SynthOptions(count=count, seed=seed, renderers=renderers), workers=workers)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _cpu() - cpu
         size = sum(f.stat().st_size for f in os.scandir(os.path.join(out, "images")))
     return {"renderers": list(renderers), "workers": workers, "charts": count, "seconds": round(seconds, 2),
-            "charts_per_s": round(count / seconds, 2), "mean_nodes": round(sum(i["nodes"] for i in infos) / count, 1),
-            "image_mb": round(size / 2**20, 1)}
+            "charts_per_s": round(count / seconds, 2), "cpu_s_per_chart": round(cpu / count, 3),
+            "mean_nodes": round(sum(i["nodes"] for i in infos) / count, 1), "image_mb": round(size / 2**20, 1)}
 
 
 def mermaid_run(count: int, seed: int) -> dict:
@@ -39,7 +49,7 @@ def mermaid_run(count: int, seed: int) -> dict:
     if mermaid_missing():
         return {"renderers": ["mermaid"], "skipped": mermaid_missing()}
     start = time.perf_counter()
-    with MermaidRenderer():
+    with MermaidRenderer():  # returns once Chromium has loaded the page with mermaid
         launch = time.perf_counter() - start
     run = timed_run(count, ("mermaid",), 1, seed)
     return {**run, "browser_start_s": round(launch, 2)}

@@ -19,6 +19,7 @@ await page.setViewport({ width: 1600, height: 1200, deviceScaleFactor: 1 });
 await page.setContent("<!doctype html><html><body style='margin:0;background:white'><div id='chart' style='display:inline-block'></div></body></html>");
 await page.addScriptTag({ path: path.join(here, "node_modules/mermaid/dist/mermaid.min.js") });
 await page.evaluate(() => mermaid.initialize({ startOnLoad: false, securityLevel: "strict", deterministicIds: true }));
+process.stdout.write(JSON.stringify({ ready: true }) + "\n"); // the browser is up: requests may come
 
 async function measure(id, text) {
   return page.evaluate(async (id, text) => {

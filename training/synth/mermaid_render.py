@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import networkx as nx
@@ -114,8 +115,16 @@ class MermaidRenderer:
         missing = mermaid_missing()
         if missing:
             raise RenderError(f"cannot render Mermaid charts: {missing}")
+        # stderr goes to a file: a pipe nobody reads could fill up and stall the browser
+        self._log = tempfile.TemporaryFile(mode="w+")
         self._proc = subprocess.Popen(["node", str(TOOLS_DIR / "render.mjs")], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+                                      stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1)
+        ready = self._proc.stdout.readline()  # one line once Chromium has loaded mermaid
+        if not ready.startswith('{"ready"'):
+            self.__exit__()
+            self._log.seek(0)
+            problem = (self._log.read()[-500:] or ready[:500]).strip()
+            raise RenderError(f"the Mermaid renderer did not start: {problem}")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -125,6 +134,7 @@ class MermaidRenderer:
                 self._proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()
             self._proc = None
 
     def _ask(self, request: dict) -> dict:
