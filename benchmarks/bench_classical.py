@@ -1,12 +1,14 @@
 """Speed and accuracy of the classical detector on charts with truth graphs, on ONE core.
 
-    python benchmarks/bench_classical.py CHART_DIR [--limit N] [--threads 1] [--json out.json]
+    flowparse data synth -n 100 -o /tmp/synth --seed 7001 --degrade 0 --max-nodes 20
+    python benchmarks/bench_classical.py /tmp/synth [--limit N] [--threads 1] [--json out.json]
 
-CHART_DIR holds ``*.png`` images each with a ``.json`` truth graph beside it (as written by
-``benchmarks/graphviz_charts.py`` or the synthetic generator). Thread counts of OpenCV and ONNX
-Runtime are set to ``--threads`` before anything loads, so the figure is a one-core figure.
-Accuracy uses ``flowparse.evaluation`` when it is installed, else the matcher below: a detected
-node matches the unmatched truth node of highest box IoU >= 0.5 (greedy by IoU).
+CHART_DIR is a synthetic set (``images/*.png`` + ``truth/*.json``) or a folder of ``*.png`` each
+with a ``.json`` truth beside it (``benchmarks/graphviz_charts.py``, ``fixtures/charts``). Thread
+counts of OpenCV and ONNX Runtime are set to ``--threads`` before anything loads, so the figure
+is a one-core figure. Accuracy is the project's harness, ``flowparse.evaluation.evaluate``
+(nodes at IoU >= 0.5; per-renderer rows when the set has a ``synth.json``); the small matcher
+below gives the per-chart counts printed with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -88,6 +90,38 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
+def _charts(folder: Path) -> list[tuple[Path, Path]]:
+    """(image, truth) pairs of a synthetic set or of a flat folder."""
+    if (folder / "images").is_dir() and (folder / "truth").is_dir():
+        pairs = [(p, folder / "truth" / f"{p.stem}.json") for p in sorted((folder / "images").glob("*.png"))]
+    else:
+        pairs = [(p, p.with_suffix(".json")) for p in sorted(folder.glob("*.png"))]
+    return [(p, t) for p, t in pairs if t.exists()]
+
+
+def _harness(truths, preds, names, folder: Path) -> dict:
+    """The project's metrics, for the whole set and per renderer of a synthetic set."""
+    try:
+        from flowparse.evaluation import evaluate
+    except ImportError:
+        return {}
+
+    def brief(r: dict) -> dict:
+        return {"diagrams": r["diagrams"], "node_f1": r["nodes"]["f1"], "shape_accuracy": r["shape_accuracy"],
+                "text_exact": r["text_exact"], "edge_f1": r["edges"]["f1"], "edge_label_accuracy": r["edge_label_accuracy"],
+                "map": r["map"].get("map") if isinstance(r["map"], dict) else r["map"]}
+
+    out = {"all": brief(evaluate(truths, preds, names=names))}
+    meta = folder / "synth.json"
+    if meta.exists():
+        renderer = {c["id"]: c["renderer"] for c in json.loads(meta.read_text(encoding="utf-8"))["charts"]}
+        for name in sorted(set(renderer.values())):
+            keep = [k for k, n in enumerate(names) if renderer.get(n) == name]
+            if keep:
+                out[name] = brief(evaluate([truths[k] for k in keep], [preds[k] for k in keep], names=[names[k] for k in keep]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("chart_dir", type=Path)
@@ -101,26 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     from flowparse import load
     from flowparse.converters.json_graph import read_json
 
-    images = sorted(p for p in args.chart_dir.glob("*.png") if p.with_suffix(".json").exists())
+    images = _charts(args.chart_dir)
     if args.limit:
         images = images[: args.limit]
     if not images:
-        print(f"no *.png with a .json truth in {args.chart_dir}", file=sys.stderr)
+        print(f"no charts with truth in {args.chart_dir} (images/ + truth/, or *.png + *.json)", file=sys.stderr)
         return 1
     t0 = time.perf_counter()
     parser = load("classical", threads=args.threads)
     load_s = time.perf_counter() - t0
-    rows = []
-    for path in images:
-        truth = read_json(path.with_suffix(".json"))
+    rows, truths, preds = [], [], []
+    for path, truth_path in images:
+        truth = read_json(truth_path)
         start, cpu = time.perf_counter(), time.process_time()
         pred = parser.parse(path)
         row = {"chart": path.name, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
                **score_chart(pred, truth)}
         rows.append(row)
+        truths.append(truth)
+        preds.append(pred)
         if args.verbose:
             print(json.dumps(row, ensure_ascii=False))
     summary = {"load_s": load_s, "threads": args.threads, "loadavg_1min": os.getloadavg()[0], **summarize([{k: v for k, v in r.items() if k != "chart"} for r in rows])}
+    summary["harness"] = _harness(truths, preds, [p.stem for p, _ in images], args.chart_dir)
     print(json.dumps(summary, indent=1))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")

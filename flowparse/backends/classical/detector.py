@@ -16,7 +16,7 @@ import numpy as np
 
 from flowparse.backends.classical.arrows import Connector, shape_zones, trace_connectors
 from flowparse.backends.classical.ocr import TextReader, get_reader
-from flowparse.backends.classical.page import Page, analyse_page
+from flowparse.backends.classical.page import LINE_CONTRAST, Page, analyse_page
 from flowparse.backends.classical.shapes import Region, find_shapes, template_mask
 from flowparse.backends.classical.text import TextBlock, free_text_blocks, node_text_lines, text_height
 from flowparse.geometry import clip_box
@@ -57,7 +57,7 @@ def detect(
         box = clip_box([v / scale for v in region.bbox], width, height)
         add_shape(G, region.shape, box, text, score=score)
         kept.append(region)
-    bodies = [(r.x, r.y, r.mask) for r in kept]
+    bodies = [_zone_body(r, page.pen) for r in kept]
     _add_connectors(G, page, bodies, text_h, reader if labels else None, scale)
     return G
 
@@ -132,6 +132,21 @@ def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> t
     return ["\n".join(parts) for parts in lines], kept_boxes
 
 
+#: Shapes whose corners are sharp points: their outline's tips reach past the interior's box.
+_POINTY = ("diamond", "hexagon", "parallelogram", "parallelogram_alt", "trapezoid", "trapezoid_alt", "asymmetric")
+
+
+def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
+    """(x, y, mask) of the body, plus for pointy shapes their template a few pens larger, so that
+    the tips of a thick outline are never taken for the start of a connector or an arrowhead."""
+    if region.shape not in _POINTY:
+        return region.x, region.y, region.mask
+    grow = int(round(2 * pen + 2))
+    template = template_mask(region.shape, region.w + 2 * grow, region.h + 2 * grow)
+    body = cv2.copyMakeBorder(region.mask, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
+    return region.x - grow, region.y - grow, cv2.bitwise_or(body, template)
+
+
 def _page_chartness(page: Page) -> float:
     """How much of the image is plain page: charts are mostly page, photos hardly any."""
     plain = float(np.count_nonzero(page.diff <= 20)) / page.diff.size
@@ -157,7 +172,7 @@ def _node_score(region: Region) -> float:
 def _add_connectors(G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float) -> None:
     nodes = list(G.nodes)
     zone = shape_zones(page, bodies)
-    free = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
+    free = np.where((page.diff > LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
     touching = _touching_labels(free, zone)
     blocks = free_text_blocks(page, free, touching, text_h) if reader is not None else []
     lines = free.copy()

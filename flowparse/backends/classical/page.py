@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Page", "analyse_page", "INK_CONTRAST", "TINT_CONTRAST"]
+__all__ = ["Page", "analyse_page", "INK_CONTRAST", "LINE_CONTRAST", "TINT_CONTRAST"]
 
 #: A pixel is ink (strokes, text, dark fills) when a channel differs this much from the page.
 INK_CONTRAST = 60
+#: Connectors are traced at this lower contrast: thin grey or pastel lines fade when anti-aliased.
+LINE_CONTRAST = 35
 #: A pixel is tinted (light fills too) at this smaller difference; below it, JPEG noise and shadows.
 TINT_CONTRAST = 14
 

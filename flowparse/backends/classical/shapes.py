@@ -96,8 +96,12 @@ def find_shapes(page: Page) -> list[Region]:
         region.shape, region.fit = classify_mask(region.mask, hollow=region.hollow, pen=page.pen)
     regions = _join_parts(regions, page.pen)
     for region in regions:
-        if region.parts == ["outer", "inner"] and region.shape in ("circle", "ellipse"):
-            region.shape = "double_circle"
+        if region.parts == ["outer", "inner"]:
+            # A double outline: a double circle, or a box drawn twice (Graphviz's subroutine).
+            if region.shape in ("circle", "ellipse"):
+                region.shape = "double_circle"
+            elif region.shape in ("rectangle", "rounded_rectangle"):
+                region.shape = "subroutine"
     return sorted(regions, key=lambda r: (r.y, r.x))
 
 
@@ -368,6 +372,12 @@ def _draw_templates(aspect: float):
         yield "cylinder", _poly(body)
         whole = [(x, c * (1 - a)) for x, a in zip(xs, arc)] + [(x, 1 - c + c * a) for x, a in zip(xs[::-1], arc[::-1])]
         yield "cylinder", _poly(whole)
+    for f in (0.12, 0.2, 0.3):
+        # A sheet with its top right corner folded (Graphviz's "note"), the fold as a share of the height.
+        fx = f / aspect
+        yield "document", _poly([(0, 0), (1 - fx, 0), (1, f), (1, 1), (0, 1)])
+        # A flag pointing right (Graphviz's "cds"); Mermaid's asymmetric has its notch on the left.
+        yield "asymmetric", _poly([(0, 0), (1 - fx * 1.5, 0), (1, 0.5), (1 - fx * 1.5, 1), (0, 1)])
     for a in (0.07, 0.11, 0.15):
         bottom = [(x, 1 - a + a * np.sin(2 * np.pi * x)) for x in xs]
         yield "document", _poly([(0, 0), (1, 0), *bottom[::-1]])
@@ -398,8 +408,30 @@ def _join_parts(regions: list[Region], pen: float) -> list[Region]:
             out.append(_union(region, regions[bars[0]], "subroutine", [region] + [regions[j] for j in bars], more=[regions[j] for j in bars[1:]]))
             merged |= {i, *bars}
     rest = [r for k, r in enumerate(regions) if k not in merged]
-    fenced = {k for k, r in enumerate(rest) if _fenced_in(k, rest, pen)}
-    return out + [r for k, r in enumerate(rest) if k not in fenced]
+    return out + _drop_fenced(rest, pen)
+
+
+def _drop_fenced(regions: list[Region], pen: float) -> list[Region]:
+    """Drop page fenced in by connectors: regions sharing strokes with several others go first,
+    the most connected first, so that a shape between two fenced regions is judged on what remains."""
+    sharing = {k: set(_sharing(k, regions, pen)) for k in range(len(regions))}
+    alive = set(range(len(regions)))
+    while alive:
+        counts = {k: len(sharing[k] & alive) for k in alive}
+        worst = max(alive, key=lambda k: (counts[k], -regions[k].fit))
+        if counts[worst] < 2:
+            break
+        alive.remove(worst)
+    for k in sorted(alive):
+        (other,) = sharing[k] & alive or {None}
+        if other is not None and _loses_to(regions[k], regions[other]):
+            alive.discard(k)
+    return [r for k, r in enumerate(regions) if k in alive]
+
+
+def _sharing(k: int, regions: list[Region], pen: float) -> list[int]:
+    """The regions sharing a long stroke with region k."""
+    return [j for j in range(len(regions)) if j != k and _intersection(regions[k], regions[j]) >= 4 * max(1.0, pen)]
 
 
 def _touching_pairs(regions: list[Region], pen: float) -> list[tuple[int, int]]:
@@ -440,16 +472,8 @@ def _union(a: Region, b: Region, shape: str, parts: list[Region], more: list[Reg
     return Region(x=x0, y=y0, mask=mask, hollow=a.hollow, fill=a.fill, shape=shape, fit=fit, parts=[shape])
 
 
-def _fenced_in(k: int, regions: list[Region], pen: float) -> bool:
-    """Page fenced in by connectors and the shapes they join, not a shape: it shares long strokes
-    with two or more shapes, or with one that holds text while it holds none, or fits worse."""
-    mine = regions[k]
-    shared = [j for j in range(len(regions)) if j != k and _intersection(mine, regions[j]) >= 4 * max(1.0, pen)]
-    if len(shared) >= 2:
-        return True
-    if not shared:
-        return False
-    other = regions[shared[0]]
+def _loses_to(mine: Region, other: Region) -> bool:
+    """Of two regions sharing a stroke, the one without text, or else the worse fit, is not a shape."""
     if mine.inked != other.inked:
         return not mine.inked
     return mine.fit < min(0.85, other.fit)
