@@ -26,8 +26,13 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 system-deps:
 	@scripts/install-system-deps.sh
 
+# The main job on a bundled chart: parse the image (classical CPU detector), write its graph as
+# JSON, Mermaid and an overlay PNG under out/demo, and print the Mermaid.
+DEMO_CHART := fixtures/charts/decision-labels.png
 demo: $(VENV)/.installed-core
-	$(BIN)/flowparse convert fixtures/graphs/order.json --to mermaid
+	$(BIN)/flowparse parse $(DEMO_CHART) -o out/demo -f json,mermaid,overlay --no-progress
+	@echo "--- out/demo/$(basename $(notdir $(DEMO_CHART))).mmd (overlay: out/demo/*.overlay.png)"
+	@cat out/demo/$(basename $(notdir $(DEMO_CHART))).mmd
 
 test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest -q
