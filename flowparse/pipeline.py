@@ -258,45 +258,52 @@ def _load_input(job: Job, settings: _Settings, pdfs: _OpenPdfs):
 
 
 def _process_batch(jobs: Sequence[Job], settings: _Settings, parser, pdfs: _OpenPdfs) -> list[dict]:
-    """Load, parse and write each job of the batch; one manifest record per job, in order."""
-    started = {job.key: time.perf_counter() for job in jobs}
+    """Load, parse and write each job of the batch; one manifest record per job, in order.
+
+    A record's ``seconds`` is that input's own time: its loading, its share of the parse, its writing.
+    """
     records: dict[tuple, dict] = {}
-    loaded = []
+    loaded, load_seconds = [], []
     for job in jobs:
+        started = time.perf_counter()
         try:
             loaded.append((job, _load_input(job, settings, pdfs)))
+            load_seconds.append(time.perf_counter() - started)
         except Exception as e:  # noqa: BLE001 - any failure of one input is that input's record
-            records[job.key] = _failure(job, e, started[job.key], settings)
+            records[job.key] = _failure(job, e, started, settings)
     results = _parse_loaded(loaded, settings, parser)
-    for (job, image), result in zip(loaded, results):
+    for (job, image), (result, parse_seconds), load_s in zip(loaded, results, load_seconds):
+        started = time.perf_counter() - load_s - parse_seconds  # as if it had run alone
         try:
             if isinstance(result, BaseException):
                 raise result
-            records[job.key] = _write_job(job, image, result, started[job.key], settings)
+            records[job.key] = _write_job(job, image, result, started, settings)
         except Exception as e:  # noqa: BLE001
-            records[job.key] = _failure(job, e, started[job.key], settings)
+            records[job.key] = _failure(job, e, started, settings)
     return [records[job.key] for job in jobs]
 
 
-def _parse_loaded(loaded: list, settings: _Settings, parser) -> list:
-    """Graphs (or, in figures mode, lists of graphs) per loaded job; an exception where one failed."""
+def _parse_loaded(loaded: list, settings: _Settings, parser) -> list[tuple]:
+    """(graph, seconds) per loaded job (a list of graphs in figures mode; an exception if it failed)."""
     from flowparse.documents import parse_figures
 
     if settings.batch_size > 1 and not settings.figures and len(loaded) > 1:
+        started = time.perf_counter()
         try:
             sources = [job.path for job, _ in loaded]
-            return list(parser.parse_many([im for _, im in loaded], batch_size=settings.batch_size, sources=sources))
+            graphs = parser.parse_many([im for _, im in loaded], batch_size=settings.batch_size, sources=sources)
+            share = (time.perf_counter() - started) / len(loaded)
+            return [(G, share) for G in graphs]
         except Exception:  # noqa: BLE001 - one bad image fails a batch: redo it one by one to find it
             pass
-    results: list = []
+    results: list[tuple] = []
     for job, image in loaded:
+        started = time.perf_counter()
         try:
-            if settings.figures:
-                results.append(parse_figures(image, parser))
-            else:
-                results.append(parser.parse(image, source=job.path))
+            graph = parse_figures(image, parser) if settings.figures else parser.parse(image, source=job.path)
         except Exception as e:  # noqa: BLE001
-            results.append(e)
+            graph = e
+        results.append((graph, time.perf_counter() - started))
     return results
 
 

@@ -258,3 +258,14 @@ def test_figures_mode_writes_one_graph_per_chart_with_its_region(tmp_path):
     G = read_json(tmp_path / "out" / "page-f2.json")
     assert list(G.graph["region"]) == regions[1] and G.graph["page"] == 1
     assert regions[0][1] < 500 < regions[0][3] and regions[1][1] < 1300 < regions[1][3]
+
+
+def test_seconds_are_each_inputs_own_time_in_a_batch(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(4):
+        (folder / f"c{k}.png").write_bytes(F.png_bytes(40 + k, 30))
+    run([folder], tmp_path / "out", batch_size=4, options={"delay": 0.1})
+    seconds = [r["seconds"] for r in read_manifest(tmp_path / "out" / MANIFEST_NAME)]
+    # each image sleeps 0.1 s in the backend; a running total would reach 0.4 s
+    assert len(seconds) == 4 and all(0.09 <= s < 0.3 for s in seconds), seconds
