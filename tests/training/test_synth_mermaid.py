@@ -43,3 +43,17 @@ def test_mermaid_runs_are_deterministic(tmp_path):
     generate(tmp_path / "b", options)
     for sub in ("truth/000000.json", "truth/000001.json", "images/000001.png"):
         assert (tmp_path / "a" / sub).read_bytes() == (tmp_path / "b" / sub).read_bytes(), sub
+
+
+@needs_mermaid
+def test_mermaid_boxes_hug_the_drawn_shapes():
+    import numpy as np
+
+    with MermaidRenderer() as renderer:
+        for seed in (5, 6):
+            image, G = renderer.render(sample_chart(random.Random(seed), max_nodes=8), random.Random(seed))
+            gray = np.asarray(image.convert("L"), dtype=np.int16)
+            for node, data in G.nodes(data=True):
+                x1, y1, x2, y2 = (round(v) for v in data["bbox"])
+                crop = gray[max(y1 - 2, 0) : y2 + 2, max(x1 - 2, 0) : x2 + 2] < 215  # outlines, not fills
+                assert crop[:5].any() and crop[-5:].any() and crop[:, :5].any() and crop[:, -5:].any(), (seed, node)
