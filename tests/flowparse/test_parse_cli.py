@@ -231,3 +231,25 @@ def test_workers_exit_when_their_run_is_killed_alone(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_classical_end_to_end_matches_the_api(tmp_path):
+    import importlib.util
+
+    for module in ("cv2", "rapidocr"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"the classical detector needs {module} (pip install 'flowparse[classical]')")
+    from flowparse.converters import read_json
+
+    import flowparse
+
+    chart = Path(__file__).resolve().parents[2] / "fixtures" / "charts" / "decision-labels.png"
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    result = cli(str(chart), str(tmp_path / "bad.png"), "-o", str(tmp_path / "out"), "-f", "json,mermaid,overlay")
+    assert result.exit_code == 1 and "bad.png" in result.output
+    expected = flowparse.parse(chart, backend="classical")
+    G = read_json(tmp_path / "out" / "decision-labels.json")
+    assert G.graph["backend"] == "classical" and G.number_of_nodes() == expected.number_of_nodes() > 0
+    assert sorted(G.nodes(data="text")) == sorted(expected.nodes(data="text"))
+    assert (tmp_path / "out" / "decision-labels.mmd").read_text().strip()
+    assert (tmp_path / "out" / "decision-labels.overlay.png").stat().st_size > 0
