@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from flowparse.converters.json_graph import read_json
 from flowparse.training.synth import SynthOptions, draw_chart, generate, plan_chart
-from flowparse.training.synth.degrade import rescale, rotate
+from flowparse.training.synth.degrade import perspective, rescale, rotate
 from flowparse.training.synth.structure import sample_chart
 from PIL import Image, ImageDraw
 
@@ -112,6 +112,19 @@ def test_rotation_moves_boxes_with_the_pixels(degrees):
     expected = _ink_box(turned)
     assert (H.graph["width"], H.graph["height"]) == turned.size
     assert np.allclose(H.nodes["n0"]["bbox"], expected, atol=2.0), (H.nodes["n0"]["bbox"], expected)
+
+
+@pytest.mark.parametrize("corners", [
+    [(20, 0), (300, 10), (280, 200), (0, 190)],  # a photo from the lower left
+    [(0, 15), (300, 0), (300, 200), (10, 185)],  # from the right
+])
+def test_perspective_moves_boxes_with_the_pixels(corners):
+    image = Image.new("RGB", (300, 200), "white")
+    ImageDraw.Draw(image).polygon([(150, 40), (250, 100), (150, 160), (50, 100)], outline="black", width=3)
+    G = new_graph(300, 200)
+    add_shape(G, "diamond", (50, 40, 251, 161))
+    warped, H = perspective(image, G, corners)
+    assert np.allclose(H.nodes["n0"]["bbox"], _ink_box(warped), atol=2.5), (H.nodes["n0"]["bbox"], _ink_box(warped))
 
 
 def test_rescale_moves_boxes_and_points():

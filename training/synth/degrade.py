@@ -20,7 +20,7 @@ from PIL import Image, ImageFilter
 
 from flowparse.geometry import clip_box
 
-__all__ = ["degrade", "rotate", "rescale", "fit_size", "paper_background", "jpeg", "blur", "noise"]
+__all__ = ["degrade", "rotate", "perspective", "rescale", "fit_size", "paper_background", "jpeg", "blur", "noise"]
 
 
 def _map_graph(G: nx.DiGraph, transform, size: tuple[int, int]) -> nx.DiGraph:
@@ -84,6 +84,42 @@ def rotate(image: Image.Image, G: nx.DiGraph, degrees: float, fill=(255, 255, 25
         return (ncx + dx * cos + dy * sin, ncy - dx * sin + dy * cos)
 
     return rotated, _map_graph(G, transform, rotated.size)
+
+
+def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 projective map taking the four points ``src`` to ``dst``."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    h = np.linalg.solve(np.array(rows, float), np.array(rhs, float))
+    return np.append(h, 1.0).reshape(3, 3)
+
+
+def perspective(image: Image.Image, G: nx.DiGraph, corners, fill=(255, 255, 255)) -> tuple[Image.Image, nx.DiGraph]:
+    """The page seen at an angle: the image corners (TL, TR, BR, BL) move to ``corners``.
+
+    Straight lines stay straight under a projective map, so the box of a node is the box of its
+    mapped outline. The output keeps the input's size; corners should stay inside it.
+
+    >>> from flowparse.graph import new_graph, add_shape
+    >>> G = new_graph(100, 100); _ = add_shape(G, "rectangle", (0, 0, 50, 50))
+    >>> image, H = perspective(Image.new("RGB", (100, 100), "white"), G, [(10, 0), (100, 0), (100, 100), (10, 100)])
+    >>> H.nodes["n0"]["bbox"]
+    (10.0, 0.0, 55.0, 50.0)
+    """
+    w, h = image.size
+    forward = _homography(np.array([(0, 0), (w, 0), (w, h), (0, h)], float), np.array(corners, float))
+    back = np.linalg.inv(forward)
+    back /= back[2, 2]
+    warped = image.transform(image.size, Image.Transform.PERSPECTIVE, tuple(back.flatten()[:8]),
+                             resample=Image.Resampling.BILINEAR, fillcolor=fill)
+
+    def transform(x: float, y: float) -> tuple[float, float]:
+        u, v, s = forward @ (x, y, 1.0)
+        return (u / s, v / s)
+
+    return warped, _map_graph(G, transform, image.size)
 
 
 def paper_background(size: tuple[int, int], kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -167,6 +203,12 @@ def degrade(
         corner = image.getpixel((0, 0))
         image, G = rotate(image, G, degrees, fill=corner)
         steps.append(f"rotate:{degrees:.2f}")
+    if chance(0.12 if kind != "photo" else 0.5):  # a photographed page is rarely square to the camera
+        w, h = image.size
+        d = lambda size: rng.uniform(0, 0.06) * size  # noqa: E731
+        corners = [(d(w), d(h)), (w - d(w), d(h)), (w - d(w), h - d(h)), (d(w), h - d(h))]
+        image, G = perspective(image, G, corners, fill=image.getpixel((0, 0)))
+        steps.append("perspective")
     if chance(0.2):
         radius = rng.uniform(0.3, 1.2)
         image = blur(image, radius)
