@@ -44,7 +44,7 @@ def _pick_style(spec: ChartSpec, rng: random.Random) -> dict:
     fonts = installed(CJK_FAMILIES + CJK_HAND_FAMILIES) if chinese else installed(CLEAN_FAMILIES + HAND_FAMILIES)
     big = len(spec.nodes) > 16
     return {
-        "rankdir": rng.choices(("TB", "LR", "BT", "RL"), (60, 25, 6, 6))[0],
+        "rankdir": rng.choices(("TB", "LR", "BT", "RL"), (60, 25, 6, 6) if spec.sideways_ok() else (90, 0, 10, 0))[0],
         "splines": rng.choices(("ortho", "polyline", "true", "false", "curved"), (30, 22, 30, 10, 8))[0],
         "dpi": rng.choice((60, 72, 80, 96) if big else (72, 80, 96, 110, 130)),
         "font": rng.choice(fonts or ("sans",)),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import networkx as nx
 from flowparse.training.synth.structure import ChartSpec
 
 __all__ = ["Layout", "layered_layout"]
@@ -30,18 +29,7 @@ class Layout:
 
 
 def _ranks(spec: ChartSpec) -> dict[str, int]:
-    dag = nx.DiGraph()
-    dag.add_nodes_from(n.id for n in spec.nodes)
-    for e in spec.edges:
-        if not e.back:
-            dag.add_edge(e.source, e.target)
-    while not nx.is_directed_acyclic_graph(dag):  # structures mark their loops; this is a safety net
-        u, v = nx.find_cycle(dag)[-1][:2]
-        dag.remove_edge(u, v)
-    rank: dict[str, int] = {}
-    for node in nx.topological_sort(dag):
-        rank[node] = max((rank[p] + 1 for p in dag.predecessors(node)), default=0)
-    return rank
+    return spec.ranks()
 
 
 def _order(spec: ChartSpec, rank: dict[str, int]) -> list[list[str]]:

@@ -77,7 +77,7 @@ def chart_mermaid(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
         "look": rng.choice(("classic", "classic", "handDrawn")),
         "theme": rng.choice(("default", "neutral", "forest", "base")),
         "curve": rng.choice(("basis", "linear", "stepAfter", "cardinal", "monotoneY")),
-        "direction": rng.choices(("TD", "LR", "BT", "RL"), (65, 25, 5, 5))[0],
+        "direction": rng.choices(("TD", "LR", "BT", "RL"), (65, 25, 5, 5) if spec.sideways_ok() else (95, 0, 5, 0))[0],
         "font": rng.choice(_FONTS),
         "font_size": rng.choice((13, 14, 16, 18)),
         "scale": rng.choice((1.0, 1.25, 1.5, 2.0)),

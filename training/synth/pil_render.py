@@ -129,7 +129,7 @@ def _pick_style(spec: ChartSpec, rng: random.Random) -> dict:
         "ink": rng.choice(_INKS),
         "fill": rng.choice(_FILLS) if rng.random() < (0.2 if sketchy else 0.5) else None,
         "pen": rng.choice((1.0, 1.5, 2.0, 2.5, 3.0)),
-        "direction": rng.choices(("TB", "LR"), (75, 25))[0],
+        "direction": rng.choices(("TB", "LR"), (75, 25))[0] if spec.sideways_ok() else "TB",
         "node_gap": rng.uniform(25, 70),
         "rank_gap": rng.uniform(30, 75),
         "head": rng.uniform(7, 13),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from flowparse.training.synth.phrases import BRANCH_LABELS, EDGE_LABELS, phrase, wrap_text
 
-__all__ = ["ChartNode", "ChartEdge", "ChartSpec", "ROLE_SHAPES", "sample_chart"]
+__all__ = ["ChartNode", "ChartEdge", "ChartSpec", "ROLE_SHAPES", "sample_chart", "MAX_SIDEWAYS_RANKS"]
 
 #: Role -> (canonical shape, weight): the shapes people draw for each role.
 ROLE_SHAPES: dict[str, tuple[tuple[str, float], ...]] = {
@@ -67,6 +67,35 @@ class ChartSpec:
         """The node with id ``node_id``."""
         return self.nodes[int(node_id[1:])]
 
+    def ranks(self) -> dict[str, int]:
+        """Each node's layer: the longest path to it along forward (non-loop) arrows.
+
+        >>> spec = ChartSpec([ChartNode("n0", "start", "stadium", "a"), ChartNode("n1", "end", "stadium", "b")],
+        ...                  [ChartEdge("n0", "n1"), ChartEdge("n1", "n0", back=True)])
+        >>> spec.ranks()
+        {'n0': 0, 'n1': 1}
+        """
+        import networkx as nx
+
+        dag = nx.DiGraph()
+        dag.add_nodes_from(n.id for n in self.nodes)
+        dag.add_edges_from((e.source, e.target) for e in self.edges if not e.back)
+        while not nx.is_directed_acyclic_graph(dag):  # structures mark their loops; this is a safety net
+            u, v = nx.find_cycle(dag)[-1][:2]
+            dag.remove_edge(u, v)
+        rank: dict[str, int] = {}
+        for node in nx.topological_sort(dag):
+            rank[node] = max((rank[p] + 1 for p in dag.predecessors(node)), default=0)
+        return {n.id: rank[n.id] for n in self.nodes}
+
+    def sideways_ok(self) -> bool:
+        """Whether the chart is shallow enough to lay out left to right (see MAX_SIDEWAYS_RANKS)."""
+        return max(self.ranks().values(), default=0) + 1 <= MAX_SIDEWAYS_RANKS
+
+
+#: Charts deeper than this many ranks are laid out top-down: a long chain drawn left to right
+#: becomes a thin strip whose text is unreadable once the image is scaled to a sane width.
+MAX_SIDEWAYS_RANKS = 7
 
 Frontier = list[tuple[str, str]]  # open branch ends: (node id, label of the arrow leaving it)
 
