@@ -200,6 +200,7 @@ def evaluate(
     if len(truth_graphs) != len(pred_graphs):
         raise ValueError(f"{len(truth_graphs)} truth graphs but {len(pred_graphs)} predictions")
     names = list(names) if names is not None else [str(i) for i in range(len(truth_graphs))]
+    pred_graphs, broken = _usable(pred_graphs, names)
     total, confusion, per_diagram = Counter(), Counter(), []
     for name, truth, pred in zip(names, truth_graphs, pred_graphs):
         result = _diagram_counts(truth, pred if pred is not None else new_graph(), iou)
@@ -222,8 +223,24 @@ def evaluate(
         "diagram_exact": _ratio(total["exact"], len(truth_graphs)),
         "confusion": _confusion_table(confusion),
         "per_diagram": per_diagram,
-        "broken": [],
+        "broken": broken,
     }
+
+
+def _usable(pred_graphs: Sequence[nx.DiGraph | None], names: Sequence[str]) -> tuple[list, list[dict]]:
+    """Predictions that break the graph contract (NaN, boxes off the image, ...) become None."""
+    from flowparse.graph import validate_graph
+
+    usable, broken = [], []
+    for name, pred in zip(names, pred_graphs):
+        if pred is not None:
+            try:
+                validate_graph(pred)
+            except FlowparseError as e:
+                broken.append({"name": name, "problem": str(e)})
+                pred = None
+        usable.append(pred)
+    return usable, broken
 
 
 def _confusion_table(pairs: Counter) -> dict:
@@ -323,7 +340,7 @@ def evaluate_dirs(truth_dir: str | os.PathLike, pred_dir: str | os.PathLike, *, 
     if not usable:
         raise FlowparseError("no readable truth graphs (*.json) here", source=truth_dir)
     result = evaluate([r[1] for r in usable], [r[2] for r in usable], names=[r[0] for r in usable], iou=iou)
-    result["broken"] = [{"name": n, "problem": p} for n, t, _, p in usable if p]
+    result["broken"] = [{"name": n, "problem": p} for n, t, _, p in usable if p] + result["broken"]
     result["skipped"] = [{"name": n, "problem": p} for n, t, _, p in rows if t is None]
     result["truth_dir"], result["pred_dir"] = str(truth_dir), str(pred_dir)
     return result

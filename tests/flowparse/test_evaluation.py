@@ -53,7 +53,7 @@ def test_dropping_nodes_costs_exactly_their_share_of_recall(dropped):
 
 @pytest.mark.parametrize("shifted", [1, 3])
 def test_boxes_shifted_off_their_shape_are_missed_and_extra(shifted):
-    truth = chart(10)
+    truth = chart(10, width=600)  # room to the right: a box off the image would break the whole prediction
     pred = truth.copy()
     for k in range(shifted):  # 180 px right of a 200 px box: IoU 20/380 < 0.5
         x1, y1, x2, y2 = pred.nodes[f"n{k}"]["bbox"]
@@ -197,3 +197,12 @@ def test_eval_command(folders, tmp_path):
 def test_eval_of_an_empty_truth_folder_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["eval", str(tmp_path), str(tmp_path)])
     assert result.exit_code == 1 and "no readable truth" in result.output
+
+
+def test_invalid_prediction_graphs_passed_in_memory_score_as_empty():
+    truth = chart(4)
+    pred = truth.copy()
+    pred.nodes["n0"]["bbox"] = (float("nan"), 0, 10, 10)
+    r = evaluate([truth, truth], [pred, truth], names=["bad", "good"])
+    assert [b["name"] for b in r["broken"]] == ["bad"]
+    assert r["nodes"]["tp"] == 4 and r["nodes"]["fn"] == 4

@@ -114,7 +114,7 @@ def draw_chart(options: SynthOptions, index: int) -> tuple[Image.Image, nx.DiGra
         try:
             image, G = draw[plan.renderer](plan.spec, plan.rng)
             image, G, steps = _finish(plan, image, G, options)
-        except FlowparseError as e:
+        except (FlowparseError, KeyError, ValueError) as e:  # a renderer's bad day: draw this chart anew
             error = e
             continue
         return image, G, _info(plan, G, steps, attempt)
