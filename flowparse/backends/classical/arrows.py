@@ -7,6 +7,7 @@ short gaps; a line's end is an arrowhead when the ink there is much wider than t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -73,8 +74,8 @@ def trace_connectors(
 ) -> list[Connector]:
     """The connectors in ``lines`` (ink outside shapes, text removed) between the zones' shapes.
 
-    ``free`` (all ink outside shapes) lets an arrowhead's barbs count even where the shape's
-    outline cut them off their line."""
+    ``free`` (all full-contrast ink outside shapes) is where arrowhead widths are measured; it
+    lets a head's barbs count even where the shape's outline cut them off their line."""
     free = lines if free is None else free
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     thickness = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
@@ -82,11 +83,13 @@ def trace_connectors(
     pieces = _pieces(labels, stats, n, contacts)
     gap = max(2.5 * text_h, 6 * page.pen, 12.0)
     chains = _chain(pieces, boxes, gap)
-    radius = max(10.0, 1.3 * text_h, 4 * page.pen)
+    radius = max(10.0, 1.3 * text_h, 4 * page.pen)  # about an arrowhead's length, with room
     out: list[Connector] = []
     for members, chain_contacts, gaps in chains:
         for c in chain_contacts:
-            _mark_head(c, labels, thickness, free, members, radius, page.pen)
+            # On a short connector the far band must not reach the head at the other end.
+            span = max((math.dist(c.point, o.point) for o in chain_contacts if o is not c), default=4 * radius)
+            _mark_head(c, labels, thickness, free, members, max(6.0, min(radius, 0.4 * span)), page.pen)
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
     return out
 
@@ -198,7 +201,9 @@ def _mark_head(
     r2 = int(2.3 * radius) + 2
     x0, y0 = max(0, int(px) - r2), max(0, int(py) - r2)
     crop = labels[y0 : int(py) + r2 + 1, x0 : int(px) + r2 + 1]
-    ys, xs = np.nonzero(np.isin(crop, members))
+    # Widths are measured on full-contrast ink: the faint halo of an outline is not a barb.
+    solid = free[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] > 0
+    ys, xs = np.nonzero(np.isin(crop, members) & solid)
     if xs.size < 3:
         return
     d = np.hypot(xs + x0 - px, ys + y0 - py)
@@ -212,7 +217,7 @@ def _mark_head(
     axis /= np.hypot(*axis)
     normal = np.array([-axis[1], axis[0]])
     # Barbs cut loose from the line still count: ink behind the tip, within 50 degrees of the line.
-    fy, fx = np.nonzero(free[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]])
+    fy, fx = np.nonzero(solid)
     loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
     along, across = loose @ axis, loose @ normal
     barbs = (np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)

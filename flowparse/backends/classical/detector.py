@@ -132,8 +132,9 @@ def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> t
     return ["\n".join(parts) for parts in lines], kept_boxes
 
 
-#: Shapes whose corners are sharp points: their outline's tips reach past the interior's box.
-_POINTY = ("diamond", "hexagon", "parallelogram", "parallelogram_alt", "trapezoid", "trapezoid_alt", "asymmetric")
+#: Shapes whose corners are sharp points: their outline's tips reach well past the interior's box
+#: (a diamond's sides grow only about a pen width with its template, its tips twice that).
+_POINTY = ("diamond",)
 
 
 def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
@@ -179,7 +180,8 @@ def _add_connectors(G: nx.DiGraph, page: Page, bodies: list, text_h: float, read
     for block in blocks:
         lines[block.pixels[:, 1], block.pixels[:, 0]] = 0
     boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
-    connectors = trace_connectors(page, zone, lines, text_h, boxes, free)
+    solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
+    connectors = trace_connectors(page, zone, lines, text_h, boxes, solid)
     if blocks:
         _attach_labels(connectors, blocks, reader, text_h)
     for c in sorted(connectors, key=lambda c: -c.score):
