@@ -35,7 +35,11 @@ def match_nodes(pred, truth, threshold: float = 0.5) -> dict:
     from flowparse.geometry import box_iou
 
     pairs = sorted(
-        ((box_iou(pd["bbox"], td["bbox"]), p, t) for p, pd in pred.nodes(data=True) for t, td in truth.nodes(data=True)),
+        (
+            (box_iou(pd["bbox"], td["bbox"]), p, t)
+            for p, pd in pred.nodes(data=True)
+            for t, td in truth.nodes(data=True)
+        ),
         key=lambda x: -x[0],
     )
     mapping, used = {}, set()
@@ -64,13 +68,23 @@ def score_chart(pred, truth) -> dict:
     undirected = {(v, u): (u, v) for u, v, d in truth.edges(data=True) if d.get("arrow") != "normal"}
     pe = {undirected.get((mapping.get(u), mapping.get(v)), (mapping.get(u), mapping.get(v))) for u, v in pred.edges}
     hits = pe & te
-    label_ok = sum(_norm_text(pred.edges[u, v]["label"]) == _norm_text(truth.edges[a, b]["label"])
-                   for u, v in pred.edges
-                   for a, b in [undirected.get((mapping.get(u), mapping.get(v)), (mapping.get(u), mapping.get(v)))]
-                   if (a, b) in te)
-    return {"pred_nodes": pred.number_of_nodes(), "true_nodes": truth.number_of_nodes(), "matched": len(mapping),
-            "shape_ok": shape_ok, "text_ok": text_ok, "pred_edges": pred.number_of_edges(),
-            "true_edges": truth.number_of_edges(), "edge_hits": len(hits), "label_ok": label_ok}
+    label_ok = sum(
+        _norm_text(pred.edges[u, v]["label"]) == _norm_text(truth.edges[a, b]["label"])
+        for u, v in pred.edges
+        for a, b in [undirected.get((mapping.get(u), mapping.get(v)), (mapping.get(u), mapping.get(v)))]
+        if (a, b) in te
+    )
+    return {
+        "pred_nodes": pred.number_of_nodes(),
+        "true_nodes": truth.number_of_nodes(),
+        "matched": len(mapping),
+        "shape_ok": shape_ok,
+        "text_ok": text_ok,
+        "pred_edges": pred.number_of_edges(),
+        "true_edges": truth.number_of_edges(),
+        "edge_hits": len(hits),
+        "label_ok": label_ok,
+    }
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -107,9 +121,15 @@ def _harness(truths, preds, names, folder: Path) -> dict:
         return {}
 
     def brief(r: dict) -> dict:
-        return {"diagrams": r["diagrams"], "node_f1": r["nodes"]["f1"], "shape_accuracy": r["shape_accuracy"],
-                "text_exact": r["text_exact"], "edge_f1": r["edges"]["f1"], "edge_label_accuracy": r["edge_label_accuracy"],
-                "map": r["map"].get("map") if isinstance(r["map"], dict) else r["map"]}
+        return {
+            "diagrams": r["diagrams"],
+            "node_f1": r["nodes"]["f1"],
+            "shape_accuracy": r["shape_accuracy"],
+            "text_exact": r["text_exact"],
+            "edge_f1": r["edges"]["f1"],
+            "edge_label_accuracy": r["edge_label_accuracy"],
+            "map": r["map"].get("map") if isinstance(r["map"], dict) else r["map"],
+        }
 
     out = {"all": brief(evaluate(truths, preds, names=names))}
     meta = folder / "synth.json"
@@ -118,7 +138,9 @@ def _harness(truths, preds, names, folder: Path) -> dict:
         for name in sorted(set(renderer.values())):
             keep = [k for k, n in enumerate(names) if renderer.get(n) == name]
             if keep:
-                out[name] = brief(evaluate([truths[k] for k in keep], [preds[k] for k in keep], names=[names[k] for k in keep]))
+                out[name] = brief(
+                    evaluate([truths[k] for k in keep], [preds[k] for k in keep], names=[names[k] for k in keep])
+                )
     return out
 
 
@@ -132,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     _pin_threads(args.threads)
 
-    from flowparse import load
     from flowparse.converters.json_graph import read_json
+
+    from flowparse import load
 
     images = _charts(args.chart_dir)
     if args.limit:
@@ -149,18 +172,29 @@ def main(argv: list[str] | None = None) -> int:
         truth = read_json(truth_path)
         start, cpu = time.perf_counter(), time.process_time()
         pred = parser.parse(path)
-        row = {"chart": path.name, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
-               **score_chart(pred, truth)}
+        row = {
+            "chart": path.name,
+            "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu,
+            **score_chart(pred, truth),
+        }
         rows.append(row)
         truths.append(truth)
         preds.append(pred)
         if args.verbose:
             print(json.dumps(row, ensure_ascii=False))
-    summary = {"load_s": load_s, "threads": args.threads, "loadavg_1min": os.getloadavg()[0], **summarize([{k: v for k, v in r.items() if k != "chart"} for r in rows])}
+    summary = {
+        "load_s": load_s,
+        "threads": args.threads,
+        "loadavg_1min": os.getloadavg()[0],
+        **summarize([{k: v for k, v in r.items() if k != "chart"} for r in rows]),
+    }
     summary["harness"] = _harness(truths, preds, [p.stem for p, _ in images], args.chart_dir)
     print(json.dumps(summary, indent=1))
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8")
+        args.json.write_text(
+            json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False), encoding="utf-8"
+        )
     return 0
 
 

@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 
 import networkx as nx
-
 from flowparse.converters.json_graph import to_json
+
 from flowparse.graph import add_arrow, add_shape, new_graph
 
 __all__ = ["GV_SHAPES", "random_chart_dot", "render_chart", "make_charts"]
@@ -37,11 +37,47 @@ GV_SHAPES = {
     "cylinder": {"shape": "cylinder"},
 }
 
-_EN = ["Start", "End", "Read input", "Validate data", "Save record", "Send email", "Retry", "Load config",
-       "Compute total", "Print report", "Update stock", "Notify user", "Check out", "Sort list", "Login",
-       "Build package", "Run tests", "Deploy", "Archive", "Pay invoice"]
-_ZH = ["开始", "结束", "读取输入", "验证数据", "保存记录", "发送邮件", "重试", "加载配置", "计算总价",
-       "打印报表", "更新库存", "通知用户", "排序列表", "登录", "运行测试", "部署", "归档"]
+_EN = [
+    "Start",
+    "End",
+    "Read input",
+    "Validate data",
+    "Save record",
+    "Send email",
+    "Retry",
+    "Load config",
+    "Compute total",
+    "Print report",
+    "Update stock",
+    "Notify user",
+    "Check out",
+    "Sort list",
+    "Login",
+    "Build package",
+    "Run tests",
+    "Deploy",
+    "Archive",
+    "Pay invoice",
+]
+_ZH = [
+    "开始",
+    "结束",
+    "读取输入",
+    "验证数据",
+    "保存记录",
+    "发送邮件",
+    "重试",
+    "加载配置",
+    "计算总价",
+    "打印报表",
+    "更新库存",
+    "通知用户",
+    "排序列表",
+    "登录",
+    "运行测试",
+    "部署",
+    "归档",
+]
 _QUESTIONS = ["Valid?", "OK?", "Found?", "More items?", "Approved?", "是否有效？", "通过？"]
 _FILLS = ["#cfe2ff", "#d1e7dd", "#fff3cd", "#f8d7da", "#e2d9f3", "#2f5597", "#c00000"]
 
@@ -55,7 +91,9 @@ def random_chart_dot(rng: random.Random, n_nodes: int | None = None) -> tuple[st
     for i in range(n):
         shape = rng.choice(list(GV_SHAPES)) if 0 < i < n - 1 else rng.choice(["ellipse", "rounded_rectangle", "circle"])
         text = rng.choice(_QUESTIONS) if shape == "diamond" else rng.choice(words)
-        nodes.append({"id": f"v{i}", "shape": shape, "text": text, "fill": rng.choice(_FILLS) if rng.random() < 0.25 else None})
+        nodes.append(
+            {"id": f"v{i}", "shape": shape, "text": text, "fill": rng.choice(_FILLS) if rng.random() < 0.25 else None}
+        )
     for i in range(1, n):
         src = rng.randrange(max(0, i - 3), i)
         label = ""
@@ -74,9 +112,12 @@ def random_chart_dot(rng: random.Random, n_nodes: int | None = None) -> tuple[st
         "font": "Noto Sans CJK SC" if zh else rng.choice(["DejaVu Sans", "Liberation Sans", "Noto Sans CJK SC"]),
         "dpi": rng.choice([96, 110, 130]),
     }
-    lines = [f'digraph G {{ dpi={style["dpi"]}; rankdir={style["rankdir"]}; splines={style["splines"]}; nodesep=0.5; ranksep=0.5;',
-             f'  node [fontname="{style["font"]}", penwidth={style["penwidth"]}, fontsize=14];',
-             f'  edge [fontname="{style["font"]}", penwidth={style["penwidth"]}, fontsize=12];']
+    lines = [
+        f"digraph G {{ dpi={style['dpi']}; rankdir={style['rankdir']}; splines={style['splines']};",
+        "  nodesep=0.5; ranksep=0.5;",
+        f'  node [fontname="{style["font"]}", penwidth={style["penwidth"]}, fontsize=14];',
+        f'  edge [fontname="{style["font"]}", penwidth={style["penwidth"]}, fontsize=12];',
+    ]
     for node in nodes:
         attrs = dict(GV_SHAPES[node["shape"]])
         if node["fill"]:
@@ -85,12 +126,15 @@ def random_chart_dot(rng: random.Random, n_nodes: int | None = None) -> tuple[st
             if node["fill"] in ("#2f5597", "#c00000"):
                 attrs["fontcolor"] = "white"
         attrs["label"] = node["text"]
-        lines.append(f'  {node["id"]} [{", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in attrs.items())}];')
+        lines.append(
+            f"  {node['id']} [{', '.join(f'{k}={json.dumps(v, ensure_ascii=False)}' for k, v in attrs.items())}];"
+        )
     for e in edges:
         attrs = {"dir": {"normal": "forward", "both": "both", "none": "none"}[e["arrow"]]}
         if e["label"]:
             attrs["xlabel" if style["splines"] == "ortho" else "label"] = e["label"]
-        lines.append(f'  {e["u"]} -> {e["v"]} [{", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in attrs.items())}];')
+        spelled = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in attrs.items())
+        lines.append(f"  {e['u']} -> {e['v']} [{spelled}];")
     lines.append("}")
     return "\n".join(lines), {"nodes": nodes, "edges": edges, "style": style}
 
@@ -98,7 +142,9 @@ def random_chart_dot(rng: random.Random, n_nodes: int | None = None) -> tuple[st
 def render_chart(dot_source: str, truth: dict, png_path: Path) -> nx.DiGraph:
     """Render ``dot_source`` to ``png_path`` and return the truth graph with pixel boxes."""
     subprocess.run(["dot", "-Tpng", "-o", str(png_path)], input=dot_source.encode(), check=True)
-    layout = json.loads(subprocess.run(["dot", "-Tjson"], input=dot_source.encode(), check=True, capture_output=True).stdout)
+    layout = json.loads(
+        subprocess.run(["dot", "-Tjson"], input=dot_source.encode(), check=True, capture_output=True).stdout
+    )
     scale = truth["style"]["dpi"] / 72.0
     _, _, bb_w, bb_h = (float(v) for v in layout["bb"].split(","))
     pad = 4.0  # Graphviz's default pad, in points, on every side
@@ -111,7 +157,12 @@ def render_chart(dot_source: str, truth: dict, png_path: Path) -> nx.DiGraph:
     for obj in layout["objects"]:
         x, y = (float(v) for v in obj["pos"].split(","))
         w, h = float(obj["width"]) * 72, float(obj["height"]) * 72
-        box = ((x - w / 2 + pad) * scale, (bb_h - y - h / 2 + pad) * scale, (x + w / 2 + pad) * scale, (bb_h - y + h / 2 + pad) * scale)
+        box = (
+            (x - w / 2 + pad) * scale,
+            (bb_h - y - h / 2 + pad) * scale,
+            (x + w / 2 + pad) * scale,
+            (bb_h - y + h / 2 + pad) * scale,
+        )
         box = (max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]), min(height, box[3]))
         node = by_name[obj["name"]]
         add_shape(G, node["shape"], box, node["text"], node_id=obj["name"])

@@ -87,7 +87,10 @@ class Parser:
             raise ValueError(f"{len(names)} sources for {len(images)} images")
         graphs: list[nx.DiGraph] = []
         for start in range(0, len(images), batch_size):
-            loaded = [load_image(img, source=n, **self._image_options) for img, n in zip(images[start : start + batch_size], names[start : start + batch_size])]
+            loaded = [
+                load_image(img, source=n, **self._image_options)
+                for img, n in zip(images[start : start + batch_size], names[start : start + batch_size])
+            ]
             pils, batch_names = [p for p, _ in loaded], [n for _, n in loaded]
             results = self.engine.parse_many(pils, batch_size=batch_size, sources=batch_names)
             graphs += [self._finish(G, n, p.size) for G, n, p in zip(results, batch_names, pils)]

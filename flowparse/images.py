@@ -48,7 +48,9 @@ class ImageTooLargeError(InputError):
     """The image has more pixels than allowed (``max_pixels``): a guard against decompression bombs."""
 
 
-def load_image(src: Any, *, source: str | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, str]:
+def load_image(
+    src: Any, *, source: str | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[Image.Image, str]:
     """Load ``src`` as an RGB PIL image and name it; ``max_pixels=None`` lifts the size limit.
 
     ``src`` is a path (str or :class:`pathlib.Path`), ``bytes``, a binary file object, a PIL image

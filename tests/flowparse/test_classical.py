@@ -18,9 +18,10 @@ from PIL import Image, ImageDraw, ImageFont
 cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (flowparse[classical]) is not installed")
 pytest.importorskip("rapidocr", reason="rapidocr (flowparse[classical]) is not installed")
 
+from flowparse.converters.json_graph import read_json  # noqa: E402
+
 from flowparse import load  # noqa: E402
 from flowparse.backends.classical import ClassicalBackend, attach_arrows  # noqa: E402
-from flowparse.converters.json_graph import read_json  # noqa: E402
 from flowparse.errors import FlowparseError  # noqa: E402
 from flowparse.geometry import box_center, box_iou  # noqa: E402
 from flowparse.graph import validate_graph  # noqa: E402
@@ -104,7 +105,9 @@ def test_attach_arrows_traces_edges_between_given_nodes():
     G = attach_arrows(CHARTS / "decision-labels.png", shapes_only)
     assert G is shapes_only
     assert {(u, v) for u, v in G.edges} == set(truth.edges)
-    assert {_norm(d["label"]) for *_, d in G.edges(data=True)} == {_norm(d["label"]) for *_, d in truth.edges(data=True)}
+    assert {_norm(d["label"]) for *_, d in G.edges(data=True)} == {
+        _norm(d["label"]) for *_, d in truth.edges(data=True)
+    }
     validate_graph(G)
 
 
@@ -147,7 +150,14 @@ def test_drawn_shapes_are_named(parser):
     cv2.polylines(img, [np.array([[850, 25], [960, 80], [850, 135], [740, 80]])], True, black, pen, cv2.LINE_AA)
     cv2.polylines(img, [np.array([[70, 230], [230, 230], [200, 300], [40, 300]])], True, black, pen, cv2.LINE_AA)
     cv2.polylines(img, [np.array([[330, 230], [450, 230], [480, 300], [300, 300]])], True, black, pen, cv2.LINE_AA)
-    cv2.polylines(img, [np.array([[560, 230], [720, 230], [750, 265], [720, 300], [560, 300], [530, 265]])], True, black, pen, cv2.LINE_AA)
+    cv2.polylines(
+        img,
+        [np.array([[560, 230], [720, 230], [750, 265], [720, 300], [560, 300], [530, 265]])],
+        True,
+        black,
+        pen,
+        cv2.LINE_AA,
+    )
     # A stadium: two half discs and straight sides.
     cv2.ellipse(img, (830, 265), (35, 35), 0, 90, 270, black, pen, cv2.LINE_AA)
     cv2.ellipse(img, (930, 265), (35, 35), 0, -90, 90, black, pen, cv2.LINE_AA)
@@ -158,16 +168,32 @@ def test_drawn_shapes_are_named(parser):
     pts = np.array([[480, 370], [600, 435], [480, 500], [360, 435]])
     cv2.fillPoly(img, [pts], (209, 231, 221))
     cv2.polylines(img, [pts], True, black, 6, cv2.LINE_AA)
-    for xy, text, colour in [((130, 75), "Box", black), ((400, 75), "Oval", black), ((640, 75), "Dot", black),
-                             ((850, 80), "OK?", black), ((135, 265), "Input", black), ((390, 265), "Trap", black),
-                             ((640, 265), "Prep", black), ((880, 265), "Go", black), ((150, 435), "Filled", (255, 255, 255)),
-                             ((480, 435), "Thick", black)]:
+    for xy, text, colour in [
+        ((130, 75), "Box", black),
+        ((400, 75), "Oval", black),
+        ((640, 75), "Dot", black),
+        ((850, 80), "OK?", black),
+        ((135, 265), "Input", black),
+        ((390, 265), "Trap", black),
+        ((640, 265), "Prep", black),
+        ((880, 265), "Go", black),
+        ((150, 435), "Filled", (255, 255, 255)),
+        ((480, 435), "Thick", black),
+    ]:
         img = _write(img, xy, text, colour=colour)
     G = validate_graph(parser.parse(img))
     found = {d["text"]: d["shape"] for _, d in G.nodes(data=True)}
     assert found == {
-        "Box": "rectangle", "Oval": "ellipse", "Dot": "circle", "OK?": "diamond", "Input": "parallelogram",
-        "Trap": "trapezoid", "Prep": "hexagon", "Go": "stadium", "Filled": "rectangle", "Thick": "diamond",
+        "Box": "rectangle",
+        "Oval": "ellipse",
+        "Dot": "circle",
+        "OK?": "diamond",
+        "Input": "parallelogram",
+        "Trap": "trapezoid",
+        "Prep": "hexagon",
+        "Go": "stadium",
+        "Filled": "rectangle",
+        "Thick": "diamond",
     }
     assert G.number_of_edges() == 0
 
@@ -210,7 +236,10 @@ def test_connectors_are_traced(parser, route, heads, arrow, forward):
     elif route == "curved":
         t = np.linspace(0, 1, 40)[:, None]
         c1, c2 = np.array([170, 400]), np.array([300, 330])
-        path = [tuple(map(int, p)) for p in ((1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * end)]
+        path = [
+            tuple(map(int, p))
+            for p in ((1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * c1 + 3 * (1 - t) * t**2 * c2 + t**3 * end)
+        ]
     else:
         path = [start, end]
     if route == "open-head":
@@ -225,7 +254,7 @@ def test_connectors_are_traced(parser, route, heads, arrow, forward):
     names = {d["text"]: n for n, d in G.nodes(data=True)}
     assert set(names) == {"From", "To"}
     assert G.number_of_edges() == 1
-    (u, v, d), = G.edges(data=True)
+    ((u, v, d),) = G.edges(data=True)
     assert d["arrow"] == arrow
     if arrow == "normal":
         assert (u, v) == ((names["From"], names["To"]) if forward else (names["To"], names["From"]))
@@ -261,7 +290,9 @@ def test_blank_page_is_an_empty_graph(parser):
 def _fake_photo(h=600, w=900, seed=0) -> np.ndarray:
     """Photo-like: smooth colour fields, texture, sensor noise, JPEG-compressed; no chart."""
     rng = np.random.default_rng(seed)
-    img = cv2.resize(rng.uniform(0, 255, (h // 50 + 2, w // 50 + 2, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    img = cv2.resize(
+        rng.uniform(0, 255, (h // 50 + 2, w // 50 + 2, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+    )
     img += cv2.resize(rng.uniform(-40, 40, (h // 8, w // 8, 3)).astype(np.float32), (w, h))
     img += rng.normal(0, 6, (h, w, 3))
     _, jpeg = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -22,7 +22,8 @@ class ClassicalBackend:
     """The ``"classical"`` backend: no model weights, one CPU core, Chinese and English text.
 
     Options: ``threads`` (OpenCV and ONNX Runtime threads, default 1), ``labels`` (read edge
-    labels, default True), ``min_score`` (leave out shapes scoring below it, default 0.15). ``model`` must be None: this backend has no weights to load.
+    labels, default True), ``min_score`` (leave out shapes scoring below it, default 0.15).
+    ``model`` must be None: this backend has no weights to load.
 
     >>> backend = ClassicalBackend(threads=1)              # doctest: +SKIP
     >>> backend.parse(image).graph["backend"]              # doctest: +SKIP
@@ -46,9 +47,17 @@ class ClassicalBackend:
 
     def parse(self, image, *, source: str = "") -> nx.DiGraph:
         """The graph of one RGB PIL image."""
-        return detect(np.asarray(image.convert("RGB")), source=source, reader=self.reader, labels=self.labels, min_score=self.min_score)
+        return detect(
+            np.asarray(image.convert("RGB")),
+            source=source,
+            reader=self.reader,
+            labels=self.labels,
+            min_score=self.min_score,
+        )
 
-    def parse_many(self, images: Sequence, *, batch_size: int = 8, sources: Sequence[str] | None = None) -> list[nx.DiGraph]:
+    def parse_many(
+        self, images: Sequence, *, batch_size: int = 8, sources: Sequence[str] | None = None
+    ) -> list[nx.DiGraph]:
         """The graphs of several images, one after another (the detector has no batch speed-up)."""
         names = list(sources) if sources is not None else [""] * len(images)
         return [self.parse(image, source=name) for image, name in zip(images, names)]

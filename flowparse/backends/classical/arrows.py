@@ -168,7 +168,7 @@ def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int
                     pairs.append((d, a, b))
     used: set[int] = set()
     joins = 0
-    for d, a, b in sorted(pairs):
+    for _dist, a, b in sorted(pairs):
         if a in used or b in used or root(ends[a][0]) == root(ends[b][0]):
             continue
         used |= {a, b}
@@ -193,7 +193,13 @@ def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int
 
 
 def _mark_head(
-    contact: Contact, labels: np.ndarray, thickness: np.ndarray, free: np.ndarray, members: list[int], radius: float, pen: float
+    contact: Contact,
+    labels: np.ndarray,
+    thickness: np.ndarray,
+    free: np.ndarray,
+    members: list[int],
+    radius: float,
+    pen: float,
 ) -> None:
     """An arrowhead: near the contact the ink is much wider than the line further on, or a
     filled head's inscribed circle is much fatter than the pen (when the line turns close by)."""
@@ -224,7 +230,7 @@ def _mark_head(
     width_near = max(_spread(pts[near] @ normal), _spread(across[barbs]) if barbs.sum() >= 3 else 0.0)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
-    inscribed = float(thickness[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][ys[near], xs[near]].max())
+    inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
     fat = inscribed / (pen / 2 + 0.5)
     contact.head_ratio = max(contact.head_ratio, fat * HEAD_RATIO / FAT_RATIO)
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
@@ -236,7 +242,9 @@ def _spread(values: np.ndarray) -> float:
     return float(hi - lo + 1)
 
 
-def _connect(contacts: list[Contact], members: list[int], labels: np.ndarray, stats: np.ndarray, gaps: int, pen: float) -> list[Connector]:
+def _connect(
+    contacts: list[Contact], members: list[int], labels: np.ndarray, stats: np.ndarray, gaps: int, pen: float
+) -> list[Connector]:
     """Edges of one chain: two shapes make one arrow; fans are split by where the heads are."""
     by_node: dict[int, Contact] = {}
     for c in contacts:
@@ -258,7 +266,9 @@ def _connect(contacts: list[Contact], members: list[int], labels: np.ndarray, st
     return []  # crossing lines or a bus: too ambiguous to guess
 
 
-def _arrow(a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float) -> Connector:
+def _arrow(
+    a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float
+) -> Connector:
     if a.head and not b.head:
         a, b = b, a
     if a.head and b.head:
@@ -275,7 +285,14 @@ def _arrow(a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats
     return Connector(source=a.node, target=b.node, arrow=kind, points=points, score=float(min(1.0, score)))
 
 
-def _polyline(p: tuple[float, float], q: tuple[float, float], members: list[int], labels: np.ndarray, stats: np.ndarray, pen: float) -> list[tuple[float, float]]:
+def _polyline(
+    p: tuple[float, float],
+    q: tuple[float, float],
+    members: list[int],
+    labels: np.ndarray,
+    stats: np.ndarray,
+    pen: float,
+) -> list[tuple[float, float]]:
     """The line's course from p to q: one side of its outline, simplified (single pieces only)."""
     if len(members) != 1:
         return [p, q]

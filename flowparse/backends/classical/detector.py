@@ -33,7 +33,12 @@ DEFAULT_TEXT_HEIGHT = 14.0
 
 
 def detect(
-    rgb: np.ndarray, *, source: str = "", reader: TextReader | None = None, labels: bool = True, min_score: float = MIN_SCORE
+    rgb: np.ndarray,
+    *,
+    source: str = "",
+    reader: TextReader | None = None,
+    labels: bool = True,
+    min_score: float = MIN_SCORE,
 ) -> nx.DiGraph:
     """The flowchart graph of an RGB uint8 image (boxes in the image's own pixels).
 
@@ -170,7 +175,9 @@ def _node_score(region: Region) -> float:
     return float(min(0.98, max(0.01, (region.fit - 0.6) / 0.4 * 0.98)))
 
 
-def _add_connectors(G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float) -> None:
+def _add_connectors(
+    G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float
+) -> None:
     nodes = list(G.nodes)
     zone = shape_zones(page, bodies)
     free = np.where((page.diff > LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)

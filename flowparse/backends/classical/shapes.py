@@ -252,7 +252,12 @@ def _twins(a: Region, b: Region, pen: float) -> bool:
 
 
 def _inset(outer: Region, inner: Region) -> float:
-    return min(inner.x - outer.x, inner.y - outer.y, outer.x + outer.w - inner.x - inner.w, outer.y + outer.h - inner.y - inner.h)
+    return min(
+        inner.x - outer.x,
+        inner.y - outer.y,
+        outer.x + outer.w - inner.x - inner.w,
+        outer.y + outer.h - inner.y - inner.h,
+    )
 
 
 def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
@@ -266,9 +271,10 @@ def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
         for j in inside:
             inner = regions[j]
             ratio = inner.area / outer.area
-            concentric = abs((inner.x + inner.w / 2) - (outer.x + outer.w / 2)) < 0.1 * outer.w and abs(
-                (inner.y + inner.h / 2) - (outer.y + outer.h / 2)
-            ) < 0.1 * outer.h
+            concentric = (
+                abs((inner.x + inner.w / 2) - (outer.x + outer.w / 2)) < 0.1 * outer.w
+                and abs((inner.y + inner.h / 2) - (outer.y + outer.h / 2)) < 0.1 * outer.h
+            )
             if ratio >= 0.45 and concentric:
                 if not outer.parts:  # later concentric insides are the same inner ring found twice
                     outer.parts = ["outer", "inner"]
@@ -405,7 +411,15 @@ def _join_parts(regions: list[Region], pen: float) -> list[Region]:
             out.append(_union(region, regions[lid], "cylinder", [region, regions[lid]]))
             merged |= {i, lid}
         elif len(bars) >= 2:
-            out.append(_union(region, regions[bars[0]], "subroutine", [region] + [regions[j] for j in bars], more=[regions[j] for j in bars[1:]]))
+            out.append(
+                _union(
+                    region,
+                    regions[bars[0]],
+                    "subroutine",
+                    [region] + [regions[j] for j in bars],
+                    more=[regions[j] for j in bars[1:]],
+                )
+            )
             merged |= {i, *bars}
     rest = [r for k, r in enumerate(regions) if k not in merged]
     return out + _drop_fenced(rest, pen)

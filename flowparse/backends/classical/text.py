@@ -31,13 +31,19 @@ def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[
     """Line crops (RGB, padded with the fill colour) of the text inside ``region``, top to bottom."""
     margin = int(round(page.pen)) + 2
     # Outside the crop is outside the shape: erode from the crop's edge too.
-    inner = cv2.erode(region.text_mask, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
-                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    inner = cv2.erode(
+        region.text_mask,
+        np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     rgb = page.rgb[region.y : region.y + region.h, region.x : region.x + region.w]
     fill = np.array(region.text_fill, np.int16)
     ink = (np.abs(rgb.astype(np.int16) - fill).max(axis=2) > INK_CONTRAST) & (inner > 0)
     ink = _drop_strokes(ink, region.w, page.pen)
-    return [(_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)]
+    return [
+        (_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)
+    ]
 
 
 def _drop_strokes(ink: np.ndarray, width: int, pen: float) -> np.ndarray:
@@ -66,7 +72,9 @@ def _line_boxes(ink: np.ndarray, min_height: int = 4) -> list[tuple[int, int, in
     return boxes
 
 
-def _line_crop(rgb: np.ndarray, inner: np.ndarray, fill: tuple, box: tuple[int, int, int, int], pad: int = 4) -> np.ndarray:
+def _line_crop(
+    rgb: np.ndarray, inner: np.ndarray, fill: tuple, box: tuple[int, int, int, int], pad: int = 4
+) -> np.ndarray:
     x0, y0, x1, y1 = box
     H, W = inner.shape
     x0, y0, x1, y1 = max(0, x0 - 2), max(0, y0 - 2), min(W, x1 + 2), min(H, y1 + 2)
