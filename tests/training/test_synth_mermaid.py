@@ -15,6 +15,13 @@ missing = mermaid_missing()
 needs_mermaid = pytest.mark.skipif(missing is not None, reason=f"Mermaid renderer unavailable: {missing}")
 
 
+@pytest.fixture(scope="module")
+def renderer():
+    """One browser for the module's tests, as a synth run uses one for all its charts."""
+    with MermaidRenderer() as r:
+        yield r
+
+
 def test_mermaid_text_spells_every_node_and_edge():
     spec = sample_chart(random.Random(4), max_nodes=12)
     text, style = chart_mermaid(spec, random.Random(4))
@@ -25,15 +32,27 @@ def test_mermaid_text_spells_every_node_and_edge():
 
 
 @needs_mermaid
-def test_one_browser_renders_several_charts_with_valid_truth():
-    with MermaidRenderer() as renderer:
-        for seed in range(3):
-            spec = sample_chart(random.Random(seed), max_nodes=10, language=("en", "zh", "mixed")[seed])
-            image, G = renderer.render(spec, random.Random(seed))
-            validate_graph(G)
-            assert image.size == (G.graph["width"], G.graph["height"])
-            assert G.number_of_nodes() == len(spec.nodes) and G.number_of_edges() == len(spec.edges)
-            assert all(len(d["points"]) >= 2 for *_, d in G.edges(data=True))
+def test_one_browser_renders_several_charts_with_valid_truth(renderer):
+    for seed in range(3):
+        spec = sample_chart(random.Random(seed), max_nodes=10, language=("en", "zh", "mixed")[seed])
+        image, G = renderer.render(spec, random.Random(seed))
+        validate_graph(G)
+        assert image.size == (G.graph["width"], G.graph["height"])
+        assert G.number_of_nodes() == len(spec.nodes) and G.number_of_edges() == len(spec.edges)
+        assert all(len(d["points"]) >= 2 for *_, d in G.edges(data=True))
+
+
+@needs_mermaid
+def test_labels_show_exactly_the_truth_text(renderer):
+    from flowparse.training.synth.structure import ChartEdge, ChartNode, ChartSpec
+
+    texts = ["i < n?", "x > 0 & ok", 'say "hi"', "Step #3", "两行\n文字", "a <b>bold</b>"]
+    spec = ChartSpec([ChartNode(f"n{k}", "process", "rectangle", t) for k, t in enumerate(texts)],
+                     [ChartEdge(f"n{k}", f"n{k + 1}") for k in range(len(texts) - 1)])
+    _, G = renderer.render(spec, random.Random(0))
+    shown = renderer.last_texts
+    for node, text in zip(G.nodes, texts):
+        assert "".join(shown[node].split()) == "".join(text.split()), (shown[node], text)
 
 
 @needs_mermaid
@@ -46,14 +65,13 @@ def test_mermaid_runs_are_deterministic(tmp_path):
 
 
 @needs_mermaid
-def test_mermaid_boxes_hug_the_drawn_shapes():
+def test_mermaid_boxes_hug_the_drawn_shapes(renderer):
     import numpy as np
 
-    with MermaidRenderer() as renderer:
-        for seed in (5, 6):
-            image, G = renderer.render(sample_chart(random.Random(seed), max_nodes=8), random.Random(seed))
-            gray = np.asarray(image.convert("L"), dtype=np.int16)
-            for node, data in G.nodes(data=True):
-                x1, y1, x2, y2 = (round(v) for v in data["bbox"])
-                crop = gray[max(y1 - 2, 0) : y2 + 2, max(x1 - 2, 0) : x2 + 2] < 215  # outlines, not fills
-                assert crop[:5].any() and crop[-5:].any() and crop[:, :5].any() and crop[:, -5:].any(), (seed, node)
+    for seed in (5, 6):
+        image, G = renderer.render(sample_chart(random.Random(seed), max_nodes=8), random.Random(seed))
+        gray = np.asarray(image.convert("L"), dtype=np.int16)
+        for node, data in G.nodes(data=True):
+            x1, y1, x2, y2 = (round(v) for v in data["bbox"])
+            crop = gray[max(y1 - 2, 0) : y2 + 2, max(x1 - 2, 0) : x2 + 2] < 215  # outlines, not fills
+            assert crop[:5].any() and crop[-5:].any() and crop[:, :5].any() and crop[:, -5:].any(), (seed, node)

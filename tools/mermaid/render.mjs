@@ -1,7 +1,8 @@
 // Renders Mermaid charts in headless Chromium for flowparse.training.synth.mermaid_render.
 // One browser, one page load: requests are JSON lines on stdin ({id, text, scale}); each answer
 // is one JSON line on stdout: {id, ok, png (base64), width, height, scale, nodes: {nodeId: [x1, y1,
-// x2, y2]}, edges: [{source, target, points}], error}, in image pixels (CSS pixels x scale).
+// x2, y2]}, edges: [{source, target, points}], texts: {nodeId: shown text}, error}, in image pixels
+// (CSS pixels x scale).
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -34,6 +35,7 @@ async function measure(id, text) {
     el.style.maxWidth = "none";
     const origin = el.getBoundingClientRect();
     const nodes = {};
+    const texts = {}; // what each node shows, so tests can check labels survive escaping
     for (const g of el.querySelectorAll("g.node, g.rough-node")) {
       const match = /flowchart-(.+)-\d+$/.exec(g.id || "") || /^(.+)$/.exec(g.getAttribute("data-id") || "");
       if (!match) continue;
@@ -46,6 +48,8 @@ async function measure(id, text) {
           : [r.left, r.top, r.right, r.bottom];
       }
       if (box) nodes[match[1]] = [box[0] - origin.left, box[1] - origin.top, box[2] - origin.left, box[3] - origin.top];
+      const label = g.querySelector(".label");
+      texts[match[1]] = label ? label.textContent : "";
     }
     const edges = [];
     for (const p of el.querySelectorAll("path.flowchart-link")) {
@@ -66,7 +70,7 @@ async function measure(id, text) {
       probe.remove();
       edges.push({ source: match[1], target: match[2], points });
     }
-    return { nodes, edges, width: origin.width, height: origin.height, x: origin.left, y: origin.top };
+    return { nodes, texts, edges, width: origin.width, height: origin.height, x: origin.left, y: origin.top };
   }, id, text);
 }
 
@@ -86,7 +90,7 @@ async function render(request) {
   const nodes = Object.fromEntries(Object.entries(m.nodes).map(([k, b]) => [k, b.map(px)]));
   const edges = m.edges.map((e) => ({ ...e, points: e.points.map(([x, y]) => [px(x), px(y)]) }));
   return { id: request.id, ok: true, png: Buffer.from(png).toString("base64"), width: Math.round(px(m.width)),
-    height: Math.round(px(m.height)), scale, nodes, edges };
+    height: Math.round(px(m.height)), scale, nodes, edges, texts: m.texts };
 }
 
 const lines = readline.createInterface({ input: process.stdin });

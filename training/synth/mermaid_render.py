@@ -61,8 +61,13 @@ def mermaid_missing() -> str | None:
 
 
 def _label(text: str) -> str:
-    escaped = text.replace('"', "#quot;").replace("\n", "<br/>")
-    return f'"{escaped}"'
+    """A quoted Mermaid label showing ``text`` literally (Mermaid's #code; entities, <br/> breaks).
+
+    >>> _label('i < n & "x"\\nok')
+    '"i #60; n #38; #quot;x#quot;<br/>ok"'
+    """
+    escaped = "".join({'"': "#quot;", "<": "#60;", ">": "#62;", "&": "#38;", "#": "#35;"}.get(c, c) for c in text)
+    return '"' + escaped.replace("\n", "<br/>") + '"'
 
 
 def chart_mermaid(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
@@ -110,6 +115,7 @@ class MermaidRenderer:
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
+        self.last_texts: dict[str, str] = {}
 
     def __enter__(self) -> MermaidRenderer:
         missing = mermaid_missing()
@@ -156,7 +162,9 @@ class MermaidRenderer:
             raise RenderError(f"mermaid drew no shape for nodes {missing}")
         points = {(e["source"], e["target"]): e["points"] for e in answer["edges"]}
         shapes = {n.id: _DRAWN_AS[n.shape] for n in spec.nodes if n.shape in _DRAWN_AS}
-        return image, truth_graph(spec, image.size, answer["nodes"], points, renderer="mermaid", shapes=shapes)
+        G = truth_graph(spec, image.size, answer["nodes"], points, renderer="mermaid", shapes=shapes)
+        self.last_texts = answer.get("texts", {})  # what the SVG shows per node (tests compare it)
+        return image, G
 
     def draw_many(self, options, indices, plan_chart):
         """Charts ``indices`` of a run, each drawn again from a new attempt if Mermaid fails.
