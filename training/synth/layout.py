@@ -119,16 +119,36 @@ def _spread(layer: list[str], wanted: list[float], size, gap: float) -> list[flo
 def _routes(spec, boxes, rank, shapes, rng, lr) -> dict[tuple[str, str], list[Point]]:
     routes: dict[tuple[str, str], list[Point]] = {}
     right = max(b[2] for b in boxes.values())
-    lanes = 0
+    left = min(b[0] for b in boxes.values())
+    lanes = skips = 0
     straight = rng.random() < 0.3  # some people draw diagonals instead of elbows
     for e in spec.edges:
         a, b = boxes[e.source], boxes[e.target]
         if e.back or rank[e.target] <= rank[e.source]:
             lanes += 1
             routes[(e.source, e.target)] = _around(a, b, right + 18 * lanes)
-        else:
-            routes[(e.source, e.target)] = _down(a, b, shapes[e.source], straight)
+            continue
+        route = _down(a, b, shapes[e.source], straight)
+        others = [box for n, box in boxes.items() if n not in (e.source, e.target)]
+        if any(_crosses(route, box) for box in others):  # never through another shape: around the left
+            skips += 1
+            ay, by = (a[1] + a[3]) / 2, (b[1] + b[3]) / 2
+            lane = left - 18 * skips
+            route = [(a[0], ay), (lane, ay), (lane, by), (b[0], by)]
+        routes[(e.source, e.target)] = route
     return routes
+
+
+def _crosses(route: list[Point], box) -> bool:
+    """Whether the polyline passes through ``box`` (sampled every 3 px, 2 px inside the edges)."""
+    x1, y1, x2, y2 = box[0] + 2, box[1] + 2, box[2] - 2, box[3] - 2
+    for (ax, ay), (bx, by) in zip(route, route[1:]):
+        steps = max(1, int(max(abs(bx - ax), abs(by - ay)) / 3))
+        for k in range(steps + 1):
+            x, y = ax + (bx - ax) * k / steps, ay + (by - ay) * k / steps
+            if x1 < x < x2 and y1 < y < y2:
+                return True
+    return False
 
 
 def _down(a, b, source_shape: str, straight: bool) -> list[Point]:

@@ -31,6 +31,9 @@ Point = tuple[float, float]
 _SUPERSAMPLE = 2
 _INKS = ((0, 0, 0), (30, 30, 30), (20, 40, 120), (60, 60, 60), (0, 70, 140), (120, 20, 20))
 _FILLS = ((255, 250, 205), (218, 232, 252), (213, 232, 212), (248, 206, 204), (240, 240, 240), (225, 213, 231))
+_ROLES = ("start", "end", "process", "decision", "io", "subroutine")  # roles that get their own fill
+_NOTES = {"en": ("max 3 tries", "see section 4.2", "async", "TODO: log", "optional", "v2 only"),
+          "zh": ("最多重试3次", "见4.2节", "异步", "可选", "仅限V2")}
 
 
 def _ellipse(box, n: int = 36, start: float = 0.0, stop: float = 2 * math.pi) -> list[Point]:
@@ -134,6 +137,10 @@ def _pick_style(spec: ChartSpec, rng: random.Random) -> dict:
         "rank_gap": rng.uniform(30, 75),
         "head": rng.uniform(7, 13),
         "open_head": rng.random() < 0.3,
+        # diagram-editor looks: a fill colour per role, drop shadows under shapes
+        "role_fills": None if sketchy or rng.random() < 0.7 else dict(zip(_ROLES, rng.sample(_FILLS, len(_FILLS)))),
+        "shadow": not sketchy and rng.random() < 0.25,
+        "notes": rng.random() < 0.2,
     }
 
 
@@ -187,8 +194,25 @@ def render_pil(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, nx.DiG
     for edge in spec.edges:
         route = [(x, y + top) for x, y in lay.routes[(edge.source, edge.target)]]
         points[(edge.source, edge.target)] = _draw_edge(draw, edge, route, style, font, rng)
+    if style["notes"]:
+        _draw_notes(draw, spec, boxes, (width, height), style, font, rng)
     image = canvas.reduce(S)
     return image, truth_graph(spec, image.size, boxes, points, renderer="pil")
+
+
+def _draw_notes(draw, spec: ChartSpec, boxes: dict, size: tuple[int, int], style: dict, font, rng) -> None:
+    """A comment or two beside nodes: text on the page that belongs to no node (a distractor)."""
+    language = "zh" if spec.language == "zh" else "en"
+    for node in rng.sample(spec.nodes, min(2, len(spec.nodes))):
+        x1, y1, x2, y2 = boxes[node.id]
+        x, y = x2 + 8, (y1 + y2) / 2
+        text = rng.choice(_NOTES[language])
+        left, top, right, bottom = draw.textbbox((x * _SUPERSAMPLE, y * _SUPERSAMPLE), text, font=font, anchor="lm")
+        clear = [b for n, b in boxes.items() if n != node.id
+                 and not (right / _SUPERSAMPLE < b[0] or left / _SUPERSAMPLE > b[2]
+                          or bottom / _SUPERSAMPLE < b[1] or top / _SUPERSAMPLE > b[3])]
+        if not clear and right / _SUPERSAMPLE < size[0]:  # only where it covers no other shape
+            draw.text((x * _SUPERSAMPLE, y * _SUPERSAMPLE), text, fill=(110, 110, 110), font=font, anchor="lm")
 
 
 def _title(spec: ChartSpec, rng: random.Random) -> str:
@@ -204,8 +228,12 @@ def _scaled(points: list[Point]) -> list[Point]:
 def _draw_node(draw, node, box, style: dict, font, rng: random.Random):
     strokes = [_wobble(s, style["wobble"], rng) for s in shape_outlines(node.shape, box)]
     pen = max(1, round(style["pen"] * _SUPERSAMPLE))
-    if style["fill"]:
-        draw.polygon(_scaled(strokes[0]), fill=style["fill"])
+    fill = (style["role_fills"] or {}).get(node.role, style["fill"])
+    if style["shadow"]:  # an editor's drop shadow is not part of the shape: the box leaves it out
+        offset = 4 * _SUPERSAMPLE
+        draw.polygon([(x + offset, y + offset) for x, y in _scaled(strokes[0])], fill=(200, 200, 200))
+    if fill or style["shadow"]:
+        draw.polygon(_scaled(strokes[0]), fill=fill or (255, 255, 255))
     if style["double"]:  # a second, slightly different pass of the pen
         strokes += [_wobble(s, style["wobble"], rng) for s in shape_outlines(node.shape, box)]
     for stroke in strokes:
