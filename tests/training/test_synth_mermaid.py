@@ -75,3 +75,19 @@ def test_mermaid_boxes_hug_the_drawn_shapes(renderer):
             x1, y1, x2, y2 = (round(v) for v in data["bbox"])
             crop = gray[max(y1 - 2, 0) : y2 + 2, max(x1 - 2, 0) : x2 + 2] < 215  # outlines, not fills
             assert crop[:5].any() and crop[-5:].any() and crop[:, :5].any() and crop[:, -5:].any(), (seed, node)
+
+
+@needs_mermaid
+@pytest.mark.parametrize("look", ["classic", "handDrawn"])
+def test_edges_run_from_source_box_to_target_box(renderer, look):
+    for seed in range(100):  # the first chart drawn in this look
+        spec = sample_chart(random.Random(seed), max_nodes=8)
+        if chart_mermaid(spec, random.Random(seed))[1]["look"] == look:
+            break
+    _, G = renderer.render(spec, random.Random(seed))
+    for u, v, data in G.edges(data=True):
+        for point, node in ((data["points"][0], u), (data["points"][-1], v)):
+            x1, y1, x2, y2 = G.nodes[node]["bbox"]
+            slack = 0.06 * max(x2 - x1, y2 - y1) + 12  # arrowheads end short of the outline
+            assert x1 - slack <= point[0] <= x2 + slack and y1 - slack <= point[1] <= y2 + slack, (u, v, node)
+        assert len(data["points"]) >= 2

@@ -1,8 +1,8 @@
 // Renders Mermaid charts in headless Chromium for flowparse.training.synth.mermaid_render.
 // One browser, one page load: requests are JSON lines on stdin ({id, text, scale}); each answer
 // is one JSON line on stdout: {id, ok, png (base64), width, height, scale, nodes: {nodeId: [x1, y1,
-// x2, y2]}, edges: [{source, target, points}], texts: {nodeId: shown text}, error}, in image pixels
-// (CSS pixels x scale).
+// x2, y2]}, edges: [{source, target, points, routed}], texts: {nodeId: shown text}, error}, in image
+// pixels (CSS pixels x scale). routed: the points are Mermaid's route (data-points), not the drawn curve.
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -55,20 +55,25 @@ async function measure(id, text) {
     for (const p of el.querySelectorAll("path.flowchart-link")) {
       const match = /^L_(.+?)_(.+)_\d+$/.exec(p.getAttribute("data-id") || "");
       if (!match) continue;
-      // A hand-drawn edge is several strokes (M ... M ...): follow the first one only.
-      const first = (p.getAttribute("d") || "").match(/[Mm][^Mm]*/);
-      const probe = p.cloneNode(false);
-      if (first) probe.setAttribute("d", first[0]);
-      p.parentNode.appendChild(probe);
-      const length = probe.getTotalLength();
-      const ctm = probe.getScreenCTM();
+      const ctm = p.getScreenCTM();
+      const toPage = (x, y) => {
+        const q = new DOMPoint(x, y).matrixTransform(ctm);
+        return [q.x - origin.left, q.y - origin.top];
+      };
       const points = [];
-      for (let k = 0; k <= 24; k++) {
-        const q = probe.getPointAtLength((length * k) / 24).matrixTransform(ctm);
-        points.push([q.x - origin.left, q.y - origin.top]);
+      const strokes = ((p.getAttribute("d") || "").match(/[Mm]/g) || []).length;
+      const routed = p.getAttribute("data-points");
+      if (strokes > 1 && routed) {
+        // A hand-drawn edge is many short rough strokes: use the route Mermaid laid out instead.
+        for (const q of JSON.parse(atob(routed))) points.push(toPage(q.x, q.y));
+      } else {
+        const length = p.getTotalLength();
+        for (let k = 0; k <= 24; k++) {
+          const q = p.getPointAtLength((length * k) / 24);
+          points.push(toPage(q.x, q.y));
+        }
       }
-      probe.remove();
-      edges.push({ source: match[1], target: match[2], points });
+      edges.push({ source: match[1], target: match[2], points, routed: strokes > 1 && !!routed });
     }
     return { nodes, texts, edges, width: origin.width, height: origin.height, x: origin.left, y: origin.top };
   }, id, text);

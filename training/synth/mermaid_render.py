@@ -108,6 +108,22 @@ def chart_mermaid(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", style
 
 
+def _drawn_route(edge: dict, curve: str) -> list:
+    """An edge's polyline as drawn. Hand-drawn edges come as Mermaid's route points; a step curve
+    turns each hop into a horizontal then a vertical leg, so add those corners.
+
+    >>> _drawn_route({"points": [[0, 0], [10, 5]], "routed": True}, "stepAfter")
+    [[0, 0], [10, 0], [10, 5]]
+    """
+    points = edge["points"]
+    if not edge.get("routed") or curve != "stepAfter" or len(points) < 2:
+        return points
+    out = [points[0]]
+    for (_, y0), (x1, y1) in zip(points, points[1:]):
+        out += [[x1, y0], [x1, y1]]
+    return out
+
+
 class MermaidRenderer:
     """One Node.js + Chromium process that renders many charts (use it as a context manager)."""
 
@@ -160,7 +176,7 @@ class MermaidRenderer:
         missing = [n.id for n in spec.nodes if n.id not in answer["nodes"]]
         if missing:
             raise RenderError(f"mermaid drew no shape for nodes {missing}")
-        points = {(e["source"], e["target"]): e["points"] for e in answer["edges"]}
+        points = {(e["source"], e["target"]): _drawn_route(e, style["curve"]) for e in answer["edges"]}
         shapes = {n.id: _DRAWN_AS[n.shape] for n in spec.nodes if n.shape in _DRAWN_AS}
         G = truth_graph(spec, image.size, answer["nodes"], points, renderer="mermaid", shapes=shapes)
         self.last_texts = answer.get("texts", {})  # what the SVG shows per node (tests compare it)
