@@ -68,6 +68,26 @@ def time_run(folder: Path, out: Path, **kw) -> dict:
     }
 
 
+def _arithmetic(n: int) -> float:
+    start, x = time.process_time(), 0
+    for i in range(n):
+        x += i * i
+    return time.process_time() - start
+
+
+def cores_given(processes: int, tasks: int = 4, n: int = 10_000_000) -> float:
+    """The baseline: how many cores ``processes`` busy processes get here right now (ideal: min(N, cpus)).
+
+    On a shared box this is the ceiling for what more workers can gain.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    with ProcessPoolExecutor(processes) as pool:
+        cpu = sum(pool.map(_arithmetic, [n] * tasks))
+    return round(cpu / (time.perf_counter() - start), 2)
+
+
 def throughput(args) -> None:
     """Each configuration ``repeats`` times, in ABBA order so that drifting load hits all alike."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,6 +102,7 @@ def throughput(args) -> None:
         for k, (workers, batch_size) in enumerate(order):
             name = f"workers={workers} batch={batch_size}"
             result = time_run(folder, Path(tmp, f"run{k}"), workers=workers, batch_size=batch_size, **options)
+            result["baseline_cores_given"] = cores_given(workers)  # same conditions, right after
             rates.setdefault(name, []).append(result["charts_per_s"])
             print(name, json.dumps(result), flush=True)
         names = list(rates)
