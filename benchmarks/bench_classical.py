@@ -104,6 +104,36 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
+def _ocr_baseline(paths: list[Path], threads: int) -> dict:
+    """Seconds per chart of RapidOCR's full pipeline alone (what reading text costs without our
+    shape-guided line crops), with the same bundled models and thread count."""
+    import numpy as np
+    from PIL import Image
+    from rapidocr import RapidOCR
+
+    from flowparse.backends.classical.ocr import bundled_model_files
+
+    files = bundled_model_files()
+    params = {f"{stage}.model_path": str(path) for stage, path in files.items()}
+    params.update(
+        {
+            "Global.log_level": "critical",
+            "Global.use_cls": False,
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+    )
+    engine = RapidOCR(params=params)
+    seconds, cpu = [], []
+    for path in paths:
+        bgr = np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1])
+        start, c0 = time.perf_counter(), time.process_time()
+        engine(bgr)
+        seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - c0)
+    return {"charts": len(paths), "median_s": statistics.median(seconds), "median_cpu_s": statistics.median(cpu)}
+
+
 def _charts(folder: Path) -> list[tuple[Path, Path]]:
     """(image, truth) pairs of a synthetic set or of a flat folder."""
     if (folder / "images").is_dir() and (folder / "truth").is_dir():
@@ -151,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write per-chart rows and the summary here")
     ap.add_argument("--verbose", action="store_true", help="print a line per chart")
+    ap.add_argument(
+        "--ocr-baseline",
+        type=int,
+        default=0,
+        metavar="N",
+        help="baseline in the same run: full RapidOCR (text detector + recogniser) on the first N charts",
+    )
     args = ap.parse_args(argv)
     _pin_threads(args.threads)
 
@@ -189,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_1min": os.getloadavg()[0],
         **summarize([{k: v for k, v in r.items() if k != "chart"} for r in rows]),
     }
+    if args.ocr_baseline:
+        summary["ocr_baseline"] = _ocr_baseline([p for p, _ in images[: args.ocr_baseline]], args.threads)
     summary["harness"] = _harness(truths, preds, [p.stem for p, _ in images], args.chart_dir)
     print(json.dumps(summary, indent=1))
     if args.json:

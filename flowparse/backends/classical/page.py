@@ -51,14 +51,41 @@ def analyse_page(rgb: np.ndarray) -> Page:
     """
     background = _background_colour(rgb)
     diff = np.abs(rgb.astype(np.int16) - background.astype(np.int16)).max(axis=2).astype(np.uint8)
+    diff = _without_grid(diff)
     ink = np.where(diff > INK_CONTRAST, 255, 0).astype(np.uint8)
     tint = np.where(diff > TINT_CONTRAST, 255, 0).astype(np.uint8)
     return Page(rgb=rgb, background=background, diff=diff, ink=ink, tint=tint, pen=_pen_width(ink))
 
 
+#: Ruled or squared paper: at least this many page-long lines each way are a grid, not a chart.
+GRID_LINES = 6
+
+
+def _without_grid(diff: np.ndarray) -> np.ndarray:
+    """Erase the lines of squared paper: many lines, each running a third of the page or more.
+
+    A chart has at most a few such lines (long back edges); a grid has them every few dozen
+    pixels, both ways. Only when there are many both ways are they taken out.
+    """
+    h, w = diff.shape
+    marks = np.where(diff > TINT_CONTRAST, 255, 0).astype(np.uint8)
+    across = cv2.morphologyEx(marks, cv2.MORPH_OPEN, np.ones((1, max(3, w // 3)), np.uint8))
+    down = cv2.morphologyEx(marks, cv2.MORPH_OPEN, np.ones((max(3, h // 3), 1), np.uint8))
+    if cv2.connectedComponents(across)[0] - 1 < GRID_LINES or cv2.connectedComponents(down)[0] - 1 < GRID_LINES:
+        return diff
+    lines = cv2.dilate(cv2.bitwise_or(across, down), np.ones((3, 3), np.uint8))
+    # Where a chart stroke crosses a grid line it is darker than the grid: keep what stands out.
+    grid_level = np.median(diff[lines > 0])
+    out = diff.copy()
+    out[(lines > 0) & (diff <= grid_level + 30)] = 0
+    return out
+
+
 def _background_colour(rgb: np.ndarray) -> np.ndarray:
-    """The commonest colour of the image border (charts sit on a page that reaches the edge)."""
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).reshape(-1, 3)
+    """The commonest colour of the image (a chart is mostly page; the border alone can run
+    along a grid line of squared paper)."""
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 40_000)))
+    border = rgb[::step, ::step].reshape(-1, 3)
     quantised = (border // 8).astype(np.int32)
     keys = quantised[:, 0] * 1024 + quantised[:, 1] * 32 + quantised[:, 2]
     values, counts = np.unique(keys, return_counts=True)
