@@ -55,17 +55,23 @@ def synth(count, out, seed, workers, renderers, min_nodes, max_nodes, degrade, s
     options = SynthOptions(count=count, seed=seed, renderers=names, min_nodes=min_nodes, max_nodes=max_nodes,
                            degrade=degrade, start=start)
     done = [0]
+    on_terminal = click.get_text_stream("stderr").isatty()
+    step = max(1, count // 10)  # a log file gets about ten plain lines, a terminal one live line
 
     def progress(info: dict) -> None:
         done[0] += 1
-        if not quiet:
+        if quiet:
+            return
+        if on_terminal:
             click.echo(f"\r{done[0]}/{count} charts", nl=False, err=True)
+        elif done[0] % step == 0 or done[0] == count:
+            click.echo(f"{done[0]}/{count} charts", err=True)
 
     try:
         generate(out, options, workers=workers, progress=progress)
     except FlowparseError as e:
         _fail(e)
-    if not quiet:
+    if not quiet and on_terminal:
         click.echo("", err=True)
     click.echo(f"wrote {count} charts to {out}")
 
