@@ -171,7 +171,7 @@ def test_killed_run_resumed_equals_an_uninterrupted_run(tmp_path, sig, extra):
     assert reference.returncode == 0, reference.stderr
 
     out = tmp_path / "out"
-    proc = _start([str(charts), "-o", str(out), *common], delay=0.08)
+    proc = _start([str(charts), "-o", str(out), *common], delay=0.15)  # 24 x 0.15 s: the kill lands long before the end
     _wait_for_lines(out / MANIFEST_NAME, 4, proc)
     os.killpg(proc.pid, sig)
     returncode = proc.wait(timeout=30)
