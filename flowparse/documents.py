@@ -21,7 +21,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from flowparse.errors import InputError
+from flowparse.errors import FlowparseError, InputError
 from flowparse.images import DEFAULT_MAX_PIXELS
 
 __all__ = [
@@ -110,7 +110,10 @@ def select_pages(ranges: Sequence[tuple[int, int | None]] | None, count: int) ->
 
 
 def _open_pdf(source: str | os.PathLike | bytes, name: str):
-    import pypdfium2 as pdfium
+    try:
+        import pypdfium2 as pdfium
+    except ImportError:
+        raise PdfError("reading PDFs needs pypdfium2: pip install 'flowparse[data]'", source=name) from None
 
     try:
         return pdfium.PdfDocument(source if isinstance(source, bytes) else os.fspath(source))
@@ -193,7 +196,10 @@ def find_figures(image, *, min_shapes: int = 2) -> list[tuple[float, float, floa
     >>> find_figures(Image.new("RGB", (800, 600), "white"))
     []
     """
-    import cv2
+    try:
+        import cv2
+    except ImportError:
+        raise FlowparseError("finding figures needs OpenCV: pip install 'flowparse[classical]'") from None
     import numpy as np
 
     gray = np.asarray(image.convert("L"))

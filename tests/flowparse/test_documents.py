@@ -215,3 +215,12 @@ def test_classical_detector_reads_the_chart_not_the_body_text(tmp_path):
     [G] = parse_document(page, backend="classical")
     assert sorted(text for _, text in G.nodes(data="text")) == ["Step 0", "Step 1", "Step 2", "Step 3"]
     assert G.number_of_edges() >= 2 and G.graph["backend"] == "classical" and _covers(G.graph["region"], 300, 700)
+
+
+def test_missing_pdf_engine_fails_each_pdf_with_the_install_hint(tmp_path, monkeypatch):
+    from flowparse.pipeline import expand_inputs
+
+    pdf = F.make_pdf(tmp_path / "three.pdf")
+    monkeypatch.setitem(sys.modules, "pypdfium2", None)  # as if it were not installed
+    [job] = expand_inputs([pdf])
+    assert job.error == "reading PDFs needs pypdfium2: pip install 'flowparse[data]'"
