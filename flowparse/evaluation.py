@@ -13,7 +13,7 @@ Metrics (all over a whole set of diagrams, micro-averaged):
   distance over the summed truth length.
 - **edges**: directed-edge precision / recall / F1; a predicted edge counts when both its ends
   match truth nodes and the truth has that edge in that direction (either direction when the
-  truth edge has ``arrow == "none"``). **edge_label_accuracy** over the edges that count.
+  truth edge has ``arrow`` ``"none"`` or ``"both"``). **edge_label_accuracy** over the edges that count.
 - **diagram_exact**: share of diagrams with every node found, no extra node, every shape right
   and every edge right with no extra edge (texts and labels not required).
 
@@ -164,8 +164,8 @@ def _truth_edge(truth: nx.DiGraph, u, v):
         return None
     if truth.has_edge(u, v):
         return (u, v)
-    if truth.has_edge(v, u) and truth.edges[v, u].get("arrow") == "none":
-        return (v, u)  # a plain line has no direction to get wrong
+    if truth.has_edge(v, u) and truth.edges[v, u].get("arrow") in ("none", "both"):
+        return (v, u)  # a plain line or a two-headed arrow has no direction to get wrong
     return None
 
 

@@ -88,9 +88,11 @@ def test_flipped_edges_count_as_wrong_direction(flipped):
     assert r["nodes"]["f1"] == 1.0
 
 
-def test_plain_lines_match_either_way():
+@pytest.mark.parametrize("arrow", ["none", "both"])
+def test_symmetric_arrows_match_either_way(arrow):
+    # A plain line and a two-headed arrow look the same from either end.
     truth = chart(3)
-    truth.edges["n0", "n1"]["arrow"] = "none"
+    truth.edges["n0", "n1"]["arrow"] = arrow
     pred = truth.copy()
     data = pred.edges["n0", "n1"]
     pred.remove_edge("n0", "n1")
