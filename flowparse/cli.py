@@ -81,17 +81,21 @@ def convert(input_path: str, to_format: str | None, from_format: str | None, out
         fail(e)
 
 
-from flowparse.model_cli import model  # noqa: E402
+def _register_commands() -> None:
+    """Commands live beside what they drive; each of their modules is light at import (click only)."""
+    from flowparse.data_cli import register_data_commands
+    from flowparse.model_cli import model
+    from flowparse.parse_cli import parse_command
+    from flowparse.training.cli import train
+    from flowparse.training.merge import merge_command
 
-main.add_command(model)
-from flowparse.parse_cli import parse_command  # noqa: E402
-main.add_command(parse_command)
-from flowparse.training.cli import train  # noqa: E402
-main.add_command(train)
-from flowparse.training.merge import merge_command  # noqa: E402
-model.add_command(merge_command)
-from flowparse.data_cli import register_data_commands  # noqa: E402
-register_data_commands(main)  # data, draw, eval
+    model.add_command(merge_command)
+    for command in (parse_command, model, train):
+        main.add_command(command)
+    register_data_commands(main)  # data, draw, eval
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()
