@@ -55,7 +55,7 @@ def synth(count, out, seed, workers, renderers, min_nodes, max_nodes, degrade, s
     options = SynthOptions(count=count, seed=seed, renderers=names, min_nodes=min_nodes, max_nodes=max_nodes,
                            degrade=degrade, start=start)
     done = [0]
-    on_terminal = click.get_text_stream("stderr").isatty()
+    on_terminal = sys.stderr.isatty()
     step = max(1, count // 10)  # a log file gets about ten plain lines, a terminal one live line
 
     def progress(info: dict) -> None:

@@ -273,8 +273,7 @@ def token_loss_reference(model, batch) -> float:
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=batch.get("pixel_values")
     )
     logits = out.logits[:, :-1].float()
-    return float(
-        torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
-        )
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
     )
+    return float(loss.detach())
