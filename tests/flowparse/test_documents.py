@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import test_pipeline_fakes as F  # on sys.path through conftest.py
 from PIL import Image, ImageFilter
 
 from flowparse.documents import (
@@ -20,19 +21,6 @@ from flowparse.documents import (
     select_pages,
 )
 from flowparse.graph import add_arrow, add_shape, new_graph
-
-
-def _fakes():
-    """test_pipeline_fakes.py, imported by name from this folder (pytest runs in importlib mode)."""
-    import importlib
-
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    return importlib.import_module("test_pipeline_fakes")
-
-
-F = _fakes()
 
 #: Where document_page draws a chart at (x, y): the ink spans (x, y) to (x + 800, y + 590).
 CHART_W, CHART_H = 800, 590

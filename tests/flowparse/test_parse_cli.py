@@ -15,23 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+import test_pipeline_fakes as F  # on sys.path through conftest.py
 from click.testing import CliRunner
 
 from flowparse.cli import main
 from flowparse.pipeline import MANIFEST_NAME, read_manifest
-
-
-def _fakes():
-    """test_pipeline_fakes.py, imported by name from this folder (pytest runs in importlib mode)."""
-    import importlib
-
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    return importlib.import_module("test_pipeline_fakes")
-
-
-F = _fakes()
 
 
 def cli(*args: str):

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import test_pipeline_fakes as F  # on sys.path through conftest.py
 from flowparse.converters import read_json
 from PIL import Image
 
@@ -22,20 +23,6 @@ from flowparse.pipeline import (
     read_manifest,
     run_pipeline,
 )
-
-
-def _fakes():
-    """test_pipeline_fakes.py, imported by name from this folder (pytest runs in importlib mode)."""
-    import importlib
-    import sys
-
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    return importlib.import_module("test_pipeline_fakes")
-
-
-F = _fakes()
 
 
 def run(inputs, out, **kw):

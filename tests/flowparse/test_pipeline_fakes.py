@@ -2,15 +2,14 @@
 
 The fake backend tests pipeline mechanics (batching, workers, resume, manifest) without a
 detector: its graph is a pure function of the image, so two runs can be compared file by file.
-Other test files import this module by path (``load_fakes()``); subprocesses import it with
-``FAKE_CLI`` before running the CLI.
+Test files import it by its plain name (conftest.py puts this folder on sys.path); subprocesses
+import it with ``FAKE_CLI`` before running the CLI.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -168,15 +167,6 @@ def _jpeg(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (250, 250, 250)).save(buffer, format="JPEG")
     return buffer.getvalue()
-
-
-def load_fakes():
-    """This module, imported once by name (other test files call this)."""
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    import test_pipeline_fakes
-
-    return test_pipeline_fakes
 
 
 def test_fake_backend_is_a_pure_function_of_the_image():
