@@ -7,7 +7,8 @@ CHART_DIR is a synthetic set (``images/*.png`` + ``truth/*.json``) or a folder o
 with a ``.json`` truth beside it (``benchmarks/graphviz_charts.py``, ``fixtures/charts``). Thread
 counts of OpenCV and ONNX Runtime are set to ``--threads`` before anything loads, so the figure
 is a one-core figure. Accuracy is the project's harness, ``flowparse.evaluation.evaluate``
-(nodes at IoU >= 0.5; per-renderer rows when the set has a ``synth.json``); the small matcher
+(nodes at IoU >= 0.5; per-renderer rows when the set has a ``synth.json``, per-look rows
+such as ``mermaid:classic`` from the truth graphs' ``look``; ``--look classic`` keeps only those charts); the small matcher
 below gives the per-chart counts printed with ``--verbose``.
 """
 
@@ -162,15 +163,21 @@ def _harness(truths, preds, names, folder: Path) -> dict:
         }
 
     out = {"all": brief(evaluate(truths, preds, names=names))}
+    groups: dict[str, list[int]] = {}
     meta = folder / "synth.json"
     if meta.exists():
         renderer = {c["id"]: c["renderer"] for c in json.loads(meta.read_text(encoding="utf-8"))["charts"]}
-        for name in sorted(set(renderer.values())):
-            keep = [k for k, n in enumerate(names) if renderer.get(n) == name]
-            if keep:
-                out[name] = brief(
-                    evaluate([truths[k] for k in keep], [preds[k] for k in keep], names=[names[k] for k in keep])
-                )
+        for k, n in enumerate(names):
+            if n in renderer:
+                groups.setdefault(renderer[n], []).append(k)
+    # per look too (truth graph attribute `look`: classic / handDrawn, clean / sketchy), so one
+    # renderer's looks are not averaged together
+    for k, truth in enumerate(truths):
+        if truth.graph.get("look"):
+            groups.setdefault(f"{truth.graph['backend'].removeprefix('synth:')}:{truth.graph['look']}", []).append(k)
+    for name in sorted(groups):
+        keep = groups[name]
+        out[name] = brief(evaluate([truths[k] for k in keep], [preds[k] for k in keep], names=[names[k] for k in keep]))
     return out
 
 
@@ -181,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write per-chart rows and the summary here")
     ap.add_argument("--verbose", action="store_true", help="print a line per chart")
+    ap.add_argument("--look", help="only charts whose truth has this look (classic, handDrawn, clean, sketchy)")
     ap.add_argument(
         "--ocr-baseline",
         type=int,
@@ -196,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     from flowparse import load
 
     images = _charts(args.chart_dir)
+    if args.look:
+        images = [(p, t) for p, t in images if read_json(t).graph.get("look") == args.look]
     if args.limit:
         images = images[: args.limit]
     if not images:

@@ -122,7 +122,8 @@ def draw_chart(options: SynthOptions, index: int) -> tuple[Image.Image, nx.DiGra
 
 
 def _info(plan: ChartPlan, G: nx.DiGraph, steps: list[str], attempt: int) -> dict:
-    return {"id": plan.id, "renderer": plan.renderer, "language": plan.spec.language, "nodes": G.number_of_nodes(),
+    return {"id": plan.id, "renderer": plan.renderer, "look": G.graph.get("look", ""),
+            "language": plan.spec.language, "nodes": G.number_of_nodes(),
             "edges": G.number_of_edges(), "size": [G.graph["width"], G.graph["height"]], "degradations": steps,
             "attempt": attempt}
 

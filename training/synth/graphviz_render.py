@@ -264,4 +264,4 @@ def render_graphviz(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, n
         points[ends] = _edge_line(edge, frame)
     shapes = {n.id: _DRAWN_AS[n.shape] for n in spec.nodes if n.shape in _DRAWN_AS}
     return image, truth_graph(spec, image.size, boxes, points, renderer="graphviz", shapes=shapes,
-                              subgraphs=style["groups"])
+                              subgraphs=style["groups"], look="clean")

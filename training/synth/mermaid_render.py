@@ -178,7 +178,8 @@ class MermaidRenderer:
             raise RenderError(f"mermaid drew no shape for nodes {missing}")
         points = {(e["source"], e["target"]): _drawn_route(e, style["curve"]) for e in answer["edges"]}
         shapes = {n.id: _DRAWN_AS[n.shape] for n in spec.nodes if n.shape in _DRAWN_AS}
-        G = truth_graph(spec, image.size, answer["nodes"], points, renderer="mermaid", shapes=shapes)
+        G = truth_graph(spec, image.size, answer["nodes"], points, renderer="mermaid", shapes=shapes,
+                        look=style["look"])
         self.last_texts = answer.get("texts", {})  # what the SVG shows per node (tests compare it)
         return image, G
 

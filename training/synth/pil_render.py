@@ -197,7 +197,8 @@ def render_pil(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, nx.DiG
     if style["notes"]:
         _draw_notes(draw, spec, boxes, (width, height), style, font, rng)
     image = canvas.reduce(S)
-    return image, truth_graph(spec, image.size, boxes, points, renderer="pil")
+    return image, truth_graph(spec, image.size, boxes, points, renderer="pil",
+                              look="sketchy" if style["sketchy"] else "clean")
 
 
 def _draw_notes(draw, spec: ChartSpec, boxes: dict, size: tuple[int, int], style: dict, font, rng) -> None:

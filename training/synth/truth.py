@@ -25,20 +25,23 @@ def truth_graph(
     renderer: str,
     shapes: Mapping[str, str] | None = None,
     subgraphs: Sequence[dict] = (),
+    look: str | None = None,
 ) -> nx.DiGraph:
     """The truth graph of ``spec`` drawn at ``size`` = (width, height) with measured ``boxes``.
 
     ``shapes`` overrides a node's canonical shape where the renderer drew another one (Graphviz
     has no stadium: it draws a rounded rectangle, and the truth says what is on the page).
-    ``subgraphs`` (``{"id", "title", "nodes"}``) records framed groups of nodes.
+    ``subgraphs`` (``{"id", "title", "nodes"}``) records framed groups of nodes. ``look`` names the
+    renderer's drawing style (graph attribute ``look``: ``"classic"``/``"handDrawn"`` for Mermaid,
+    ``"clean"``/``"sketchy"`` for PIL, ``"clean"`` for Graphviz), so figures can be split by it.
 
     >>> from flowparse.training.synth.structure import ChartSpec, ChartNode, ChartEdge
     >>> spec = ChartSpec([ChartNode("n0", "start", "stadium", "Go"), ChartNode("n1", "end", "stadium", "Stop")],
     ...                  [ChartEdge("n0", "n1")])
     >>> G = truth_graph(spec, (100, 80), {"n0": (10, 5, 60, 25), "n1": (10, 50, 60, 70)},
-    ...                 {("n0", "n1"): [(35, 25), (35, 50)]}, renderer="pil")
-    >>> G.graph["backend"], G.nodes["n1"]["bbox"], G.edges["n0", "n1"]["points"]
-    ('synth:pil', (10.0, 50.0, 60.0, 70.0), [(35.0, 25.0), (35.0, 50.0)])
+    ...                 {("n0", "n1"): [(35, 25), (35, 50)]}, renderer="pil", look="clean")
+    >>> G.graph["backend"], G.graph["look"], G.nodes["n1"]["bbox"], G.edges["n0", "n1"]["points"]
+    ('synth:pil', 'clean', (10.0, 50.0, 60.0, 70.0), [(35.0, 25.0), (35.0, 50.0)])
     """
     width, height = size
     G = new_graph(width, height, backend=f"synth:{renderer}")
@@ -51,6 +54,8 @@ def truth_graph(
         if line is not None:
             line = [round_geometry((min(max(x, 0.0), width), min(max(y, 0.0), height))) for x, y in line]
         add_arrow(G, edge.source, edge.target, edge.label, edge.arrow, points=line)
+    if look:
+        G.graph["look"] = look
     if subgraphs:
         G.graph["subgraphs"] = [dict(s) for s in subgraphs]
     return validate_graph(G)
