@@ -281,6 +281,53 @@ def test_edge_labels_attach_to_their_arrow(parser, label, font):
     assert G.edges[names["From"], names["Other"]]["label"] == ""
 
 
+@pytest.mark.parametrize(
+    "fill, stroke",
+    [
+        ((255, 236, 236), (219, 112, 147)),  # Mermaid's default theme (BGR here): lavender, purple outline
+        ((221, 244, 255), (194, 225, 240)),  # its base theme: cream with a faint outline
+    ],
+)
+def test_mermaid_label_plates_are_labels_not_nodes(parser, fill, stroke):
+    # Mermaid writes an edge label on a filled box with no outline, the line stopping at its sides;
+    # the filled, outlined box in the middle is crossed by lines too and stays a node.
+    img = _page(500, 700)
+    boxes = {"Start": (150, 40, 350, 110), "Check": (150, 300, 350, 370), "Done": (150, 560, 350, 630)}
+    for x1, y1, x2, y2 in boxes.values():
+        cv2.rectangle(img, (x1, y1), (x2, y2), fill, -1)
+        cv2.rectangle(img, (x1, y1), (x2, y2), stroke, 1)
+    for top, bottom in ((110, 300), (370, 560)):
+        cv2.line(img, (250, top), (250, bottom - 2), (51, 51, 51), 2)
+        _head(img, (250, bottom), (250, top), colour=(51, 51, 51))
+    cv2.rectangle(img, (225, 190), (275, 220), (232, 232, 232), -1)  # the plate, tight around its text
+    for name, box in boxes.items():
+        img = _write(img, box_center(box), name, colour=(51, 51, 51))
+    img = _write(img, (250, 205), "yes", size=18, colour=(51, 51, 51))
+    G = validate_graph(parser.parse(img))
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert set(names) == {"Start", "Check", "Done"}
+    # arrowheads and line ends touching a pale fill are not part of the shape (no cylinder bumps)
+    assert {d["shape"] for _, d in G.nodes(data=True)} == {"rectangle"}
+    assert G.edges[names["Start"], names["Check"]]["label"] == "yes"
+    assert G.edges[names["Check"], names["Done"]]["label"] == ""
+
+
+def test_pale_fill_keeps_its_shape_where_lines_touch_it():
+    # A pale fill with a faint outline (Mermaid's neutral theme): the arrowhead on its top and the
+    # line leaving its bottom are not part of it (once they were, and it was named a cylinder).
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    img = _page(300, 300)
+    cv2.rectangle(img, (60, 110), (240, 180), (238, 238, 238), -1)
+    cv2.rectangle(img, (60, 110), (240, 180), (195, 195, 195), 1)
+    cv2.line(img, (150, 20), (150, 100), (120, 120, 120), 1)
+    cv2.fillPoly(img, [np.array([(150, 110), (144, 98), (156, 98)], np.int32)], (102, 102, 102), cv2.LINE_AA)
+    cv2.line(img, (150, 181), (150, 280), (120, 120, 120), 1)
+    ((shape, bbox),) = [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
+    assert shape == "rectangle" and box_iou(bbox, (60, 110, 241, 181)) > 0.95
+
+
 def test_blank_page_is_an_empty_graph(parser):
     G = validate_graph(parser.parse(_page(800, 600)))
     assert G.number_of_nodes() == 0 and G.number_of_edges() == 0

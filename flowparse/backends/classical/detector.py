@@ -17,7 +17,7 @@ import numpy as np
 from flowparse.backends.classical.arrows import Connector, shape_zones, trace_connectors
 from flowparse.backends.classical.ocr import TextReader, get_reader
 from flowparse.backends.classical.page import LINE_CONTRAST, Page, analyse_page
-from flowparse.backends.classical.shapes import Region, find_shapes, template_mask
+from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, template_mask
 from flowparse.backends.classical.text import TextBlock, free_text_blocks, node_text_lines, text_height
 from flowparse.geometry import clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph
@@ -49,7 +49,8 @@ def detect(
     height, width = rgb.shape[:2]
     page, scale = _page_at_working_size(rgb)
     reader = reader or get_reader()
-    regions = find_shapes(page)
+    # label plates are left to the connector pass, which reads their text as the arrow's label
+    regions = [r for r in find_shapes(page) if not is_label_plate(page, r)]
     texts, line_boxes = _read_node_texts(page, regions, reader)
     text_h = text_height(line_boxes, DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000)
     G = new_graph(width, height, source=source, backend="classical")

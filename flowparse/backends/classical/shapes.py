@@ -16,7 +16,7 @@ import numpy as np
 
 from flowparse.backends.classical.page import Page
 
-__all__ = ["Region", "find_shapes", "classify_mask", "template_mask"]
+__all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate"]
 
 #: Side of the square grid regions are compared with templates on.
 GRID = 48
@@ -105,6 +105,44 @@ def find_shapes(page: Page) -> list[Region]:
     return sorted(regions, key=lambda r: (r.y, r.x))
 
 
+def is_label_plate(page: Page, region: Region) -> bool:
+    """Whether a filled region is the plate an edge label is written on, not a shape.
+
+    Mermaid (and many drawing tools) put an arrow's label on a filled box with no outline, the
+    connector stopping at two opposite sides of it; every shape of a chart has an outline darker
+    than its fill, so an outline-less fill crossed by a line is a label.
+
+    >>> from flowparse.backends.classical.page import analyse_page
+    >>> img = np.full((120, 120, 3), 255, np.uint8); _ = cv2.line(img, (60, 0), (60, 119), (60, 60, 60), 2)
+    >>> _ = cv2.rectangle(img, (35, 45), (85, 75), (232, 232, 232), -1)
+    >>> page = analyse_page(img); [is_label_plate(page, r) for r in find_shapes(page)]
+    [True]
+    """
+    if region.hollow:
+        return False
+    view = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
+    fill_contrast = int(np.abs(np.array(region.fill, np.int16) - page.background.astype(np.int16)).max())
+    darker = np.where(page.diff[view] > fill_contrast + 10, 255, 0).astype(np.uint8)
+    reach = 2 * int(round(page.pen)) + 5
+    near_dark = cv2.dilate(darker, np.ones((reach, reach), np.uint8)) > 0
+    rim = (region.mask > 0) & ~(cv2.erode(region.mask, np.ones((3, 3), np.uint8)) > 0)
+    if np.count_nonzero(rim) == 0 or np.count_nonzero(near_dark & rim) >= 0.7 * np.count_nonzero(rim):
+        return False  # outlined (or too small to tell): a shape
+    return _crossed_by_a_line(page, region)
+
+
+def _crossed_by_a_line(page: Page, region: Region) -> bool:
+    """Whether line ink meets the region from two opposite sides (above and below, or left and right)."""
+    x1, y1, x2, y2 = region.bbox
+    gap = int(round(page.pen)) + 2
+    H, W = page.ink.shape
+    above = page.ink[max(0, y1 - gap) : y1, x1:x2]
+    below = page.ink[y2 : min(H, y2 + gap), x1:x2]
+    left = page.ink[y1:y2, max(0, x1 - gap) : x1]
+    right = page.ink[y1:y2, x2 : min(W, x2 + gap)]
+    return bool((above.any() and below.any()) or (left.any() and right.any()))
+
+
 def _interiors(page: Page) -> list[Region]:
     """Regions of page fenced in by ink, grown by one pen width to cover their outline."""
     free = cv2.bitwise_not(page.ink)
@@ -149,16 +187,52 @@ def _solids(page: Page) -> list[Region]:
             continue
         core, similar = found
         # Opening cut off corners and tips: grow the core back through its own colour (never
-        # into a black arrowhead or a white ring), then out over the outline, a pen wide.
+        # into a black arrowhead or a white ring), then out over the outline, a pen wide. A pale
+        # fill is "similar" to the page too: growing over page would reach connector stubs and
+        # arrowheads beyond a faint outline (Mermaid's neutral theme) and bend the body's shape.
+        similar = cv2.bitwise_and(similar, page.tint[y0:y1, x0:x1])
         for _ in range(k):
             core = cv2.bitwise_and(cv2.dilate(core, np.ones((3, 3), np.uint8)), similar)
         filled = _fill_holes(core)
         body = _fill_holes(cv2.bitwise_and(page.tint[y0:y1, x0:x1], cv2.dilate(filled, outline)))
+        body = _without_stubs(body, outline)
         fill = _median_colour(page.rgb[y0:y1, x0:x1], core > 0)
         region = _crop_region(body, x0, y0, hollow=False, fill=fill)
         region.inked = int(np.count_nonzero(filled)) - int(np.count_nonzero(core)) >= 15
         regions.append(region)
     return regions
+
+
+def _without_stubs(body: np.ndarray, disc: np.ndarray) -> np.ndarray:
+    """``body`` without the thin things stuck to it (a connector's end, an arrowhead's tip): an
+    opening a little wider than a pen cuts them, and the largest part left is the shape."""
+    opened = cv2.morphologyEx(body, cv2.MORPH_OPEN, disc)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if n < 2:
+        return body
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    body = np.where(labels == best, 255, 0).astype(np.uint8)
+    depth = disc.shape[0]
+    for turn in range(4):  # each side in turn: rows past a flat side are a line's end, not the shape
+        body = np.rot90(_trim_flat_side(np.rot90(body, turn), depth), -turn)
+    return np.ascontiguousarray(body)
+
+
+def _trim_flat_side(body: np.ndarray, depth: int) -> np.ndarray:
+    """Clear the top rows of ``body`` that are a stub (< 20 % of its width) sitting on a flat
+    side (a row >= 80 % wide within ``depth`` rows); a diamond's or ellipse's tip grows slowly."""
+    counts = np.count_nonzero(body, axis=1)
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return body
+    widest, top = counts.max(), rows[0]
+    for k in range(top, min(top + depth, body.shape[0])):
+        if counts[k] >= 0.8 * widest:
+            if k > top and counts[top:k].max() < 0.2 * widest:
+                body = body.copy()
+                body[top:k] = 0
+            break
+    return body
 
 
 def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
