@@ -328,6 +328,18 @@ def test_pale_fill_keeps_its_shape_where_lines_touch_it():
     assert shape == "rectangle" and box_iou(bbox, (60, 110, 241, 181)) > 0.95
 
 
+@pytest.mark.parametrize("radius, shape", [(0, "rectangle"), (5, "rounded_rectangle"), (10, "rounded_rectangle")])
+def test_small_corner_radius_is_a_rounded_rectangle(radius, shape):
+    # Mermaid rounds its boxes by 5 px only, too little for the templates on the coarse grid
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    pil = Image.new("RGB", (400, 200), "white")
+    ImageDraw.Draw(pil).rounded_rectangle((60, 50, 340, 130), radius=radius, fill=(236, 236, 255), outline=(147, 112, 219))
+    ((found,),) = [[r.shape for r in find_shapes(analyse_page(np.asarray(pil).copy()))]]
+    assert found == shape
+
+
 def test_blank_page_is_an_empty_graph(parser):
     G = validate_graph(parser.parse(_page(800, 600)))
     assert G.number_of_nodes() == 0 and G.number_of_edges() == 0

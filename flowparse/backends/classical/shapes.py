@@ -94,6 +94,8 @@ def find_shapes(page: Page) -> list[Region]:
     regions = _resolve_nesting(interiors + solids, page.pen)
     for region in regions:
         region.shape, region.fit = classify_mask(region.mask, hollow=region.hollow, pen=page.pen)
+        if region.shape == "rectangle" and _has_round_corners(region.mask, page.pen):
+            region.shape = "rounded_rectangle"
     regions = _join_parts(regions, page.pen)
     for region in regions:
         if region.parts == ["outer", "inner"]:
@@ -141,6 +143,23 @@ def _crossed_by_a_line(page: Page, region: Region) -> bool:
     left = page.ink[y1:y2, max(0, x1 - gap) : x1]
     right = page.ink[y1:y2, x2 : min(W, x2 + gap)]
     return bool((above.any() and below.any()) or (left.any() and right.any()))
+
+
+def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
+    """Whether a box's corners are cut by a small radius (Mermaid's 5 px), too small for the
+    templates on the coarse grid: count the page in each corner square at full resolution.
+    A sharp corner leaves only the round-off of growing the interior by a pen (about g^2 / 5)."""
+    g = int(round(pen))
+    k = g + 4
+    if mask.shape[0] < 3 * k or mask.shape[1] < 3 * k:
+        return False
+    # only straight, axis-aligned sides: a hand-drawn box's wobble also leaves page at its corners
+    rows, cols = np.count_nonzero(mask[k:-k], axis=1), np.count_nonzero(mask[:, k:-k], axis=0)
+    if np.mean(rows >= mask.shape[1] - 1) < 0.9 or np.mean(cols >= mask.shape[0] - 1) < 0.9:
+        return False
+    corners = (mask[:k, :k], mask[:k, -k:], mask[-k:, :k], mask[-k:, -k:])
+    empty = sorted(k * k - int(np.count_nonzero(c)) for c in corners)
+    return empty[1] >= 3 + 0.5 * g * g  # the second fewest: a line may join at one corner
 
 
 def _interiors(page: Page) -> list[Region]:
