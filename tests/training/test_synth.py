@@ -54,6 +54,8 @@ def test_every_truth_file_validates_and_fits_its_image(dataset):
         with Image.open(dataset / "images" / f"{path.stem}.png") as image:
             assert image.size == (G.graph["width"], G.graph["height"])
         assert G.graph["backend"] in ("synth:graphviz", "synth:pil")
+        # the look, so figures can be split by it (Graphviz has one, PIL two)
+        assert G.graph["look"] in ({"clean"} if G.graph["backend"] == "synth:graphviz" else {"clean", "sketchy"})
         assert list(G.nodes) == [f"n{k}" for k in range(G.number_of_nodes())]
         for _, data in G.nodes(data=True):
             x1, y1, x2, y2 = data["bbox"]

@@ -40,6 +40,7 @@ def test_one_browser_renders_several_charts_with_valid_truth(renderer):
         assert image.size == (G.graph["width"], G.graph["height"])
         assert G.number_of_nodes() == len(spec.nodes) and G.number_of_edges() == len(spec.edges)
         assert all(len(d["points"]) >= 2 for *_, d in G.edges(data=True))
+        assert G.graph["look"] == chart_mermaid(spec, random.Random(seed))[1]["look"]  # the look it was drawn in
 
 
 @needs_mermaid
