@@ -340,6 +340,25 @@ def test_small_corner_radius_is_a_rounded_rectangle(radius, shape):
     assert found == shape
 
 
+def test_hachure_filled_diamond_is_found():
+    # Mermaid's hand-drawn look fills shapes with hachure: the fill is streaked with hairlines of
+    # page colour, which once broke the fill into strips too thin to be a solid shape.
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    img = _page(300, 240)
+    diamond = np.array([(150, 30), (250, 120), (150, 210), (50, 120)], np.int32)
+    cv2.fillPoly(img, [diamond], (255, 236, 236))
+    streaks = np.zeros(img.shape[:2], np.uint8)
+    for c in range(-300, 600, 5):
+        cv2.line(streaks, (c, 240), (c + 240, 0), 255, 1)
+    inside = np.zeros_like(streaks)
+    cv2.fillPoly(inside, [diamond], 255)
+    img[(streaks > 0) & (inside > 0)] = (250, 248, 248)
+    ((shape, bbox),) = [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
+    assert shape == "diamond" and box_iou(bbox, (50, 30, 251, 211)) > 0.9
+
+
 def test_blank_page_is_an_empty_graph(parser):
     G = validate_graph(parser.parse(_page(800, 600)))
     assert G.number_of_nodes() == 0 and G.number_of_edges() == 0

@@ -191,7 +191,9 @@ def _solids(page: Page) -> list[Region]:
     k = max(int(2 * page.pen + 4), 11) | 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     outline = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(round(page.pen)) + 3,) * 2)
-    opened = cv2.morphologyEx(page.tint, cv2.MORPH_OPEN, disc)
+    # hachure fills (Mermaid's hand-drawn look) streak a fill with hairlines of page: close them
+    tint = cv2.morphologyEx(page.tint, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    opened = cv2.morphologyEx(tint, cv2.MORPH_OPEN, disc)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     H, W = opened.shape
     regions = []
