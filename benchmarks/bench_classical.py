@@ -8,8 +8,8 @@ with a ``.json`` truth beside it (``benchmarks/graphviz_charts.py``, ``fixtures/
 counts of OpenCV and ONNX Runtime are set to ``--threads`` before anything loads, so the figure
 is a one-core figure. Accuracy is the project's harness, ``flowparse.evaluation.evaluate``
 (nodes at IoU >= 0.5; per-renderer rows when the set has a ``synth.json``, per-look rows
-such as ``mermaid:classic`` from the truth graphs' ``look``; ``--look classic`` keeps only those charts); the small matcher
-below gives the per-chart counts printed with ``--verbose``.
+such as ``mermaid:classic`` from the truth graphs' ``look``; ``--look classic`` keeps only
+those charts); the small matcher below gives the per-chart counts printed with ``--verbose``.
 """
 
 from __future__ import annotations

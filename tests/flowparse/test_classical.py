@@ -335,8 +335,9 @@ def test_small_corner_radius_is_a_rounded_rectangle(radius, shape):
     from flowparse.backends.classical.shapes import find_shapes
 
     pil = Image.new("RGB", (400, 200), "white")
-    ImageDraw.Draw(pil).rounded_rectangle((60, 50, 340, 130), radius=radius, fill=(236, 236, 255), outline=(147, 112, 219))
-    ((found,),) = [[r.shape for r in find_shapes(analyse_page(np.asarray(pil).copy()))]]
+    box, lavender, purple = (60, 50, 340, 130), (236, 236, 255), (147, 112, 219)
+    ImageDraw.Draw(pil).rounded_rectangle(box, radius=radius, fill=lavender, outline=purple)
+    (found,) = [r.shape for r in find_shapes(analyse_page(np.asarray(pil).copy()))]
     assert found == shape
 
 
