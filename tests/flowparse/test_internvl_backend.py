@@ -47,17 +47,11 @@ def _shapes_chart():
     return G
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core box, thread contention makes the tiny model 5-10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def taught(tmp_path_factory, one_thread):
+def taught(tmp_path_factory, one_torch_thread):
     """A tiny Qwen2-flavoured checkpoint that answers the order chart and the shapes chart."""
     order, shapes = read_json(ORDER), _shapes_chart()
     path = build_tiny_internvl(tmp_path_factory.mktemp("tiny") / "taught", "qwen2")

@@ -23,14 +23,7 @@ from flowparse.backends.internvl.convert import CheckpointImportError, import_ch
 from flowparse.backends.internvl.templates import template_for_llm  # noqa: E402
 from flowparse.backends.internvl.tiny import build_tiny_internvl, build_tiny_sentencepiece  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core box, thread contention makes tiny models 5-10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 ARCHS = {"qwen2": "Qwen2ForCausalLM", "llama": "InternLM2ForCausalLM", "phi3": "Phi3ForCausalLM"}

@@ -29,13 +29,7 @@ from flowparse.cli import main  # noqa: E402
 TINY = Path(__file__).resolve().parents[2] / "training" / "configs" / "tiny_cpu.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The suite's budget is one core: results and timings must hold there."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(model, meta, out, *overrides):
