@@ -8,7 +8,26 @@ from pathlib import Path
 
 from flowparse.errors import FormatError, InputError
 
-__all__ = ["read_text", "write_text_atomic", "write_bytes_atomic"]
+__all__ = ["read_bytes", "read_text", "write_text_atomic", "write_bytes_atomic"]
+
+
+def read_bytes(path: str | os.PathLike, *, source: str | None = None) -> bytes:
+    """The bytes of ``path``, or an :class:`InputError` naming ``source`` (default: the path).
+
+    >>> read_bytes("no/such/chart.png")
+    Traceback (most recent call last):
+    ...
+    flowparse.errors.InputError: no/such/chart.png: cannot read: no such file
+    """
+    name = os.fspath(path) if source is None else source
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError("cannot read: no such file", source=name) from None
+    except IsADirectoryError:
+        raise InputError("cannot read: is a folder", source=name) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", source=name) from None
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -19,14 +38,7 @@ def read_text(path: str | os.PathLike) -> str:
     ...
     flowparse.errors.InputError: no/such/file.json: cannot read: no such file
     """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("cannot read: no such file", source=path) from None
-    except IsADirectoryError:
-        raise InputError("cannot read: is a folder", source=path) from None
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror or e}", source=path) from None
+    data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageFile
 
 from flowparse.errors import InputError
+from flowparse.files import read_bytes
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -70,7 +70,7 @@ def load_image(
         return _from_array(src, name, max_pixels), name
     if isinstance(src, (str, os.PathLike)):
         name = source or os.fspath(src)
-        return _decode(_read_path(src, name), name, max_pixels), name
+        return _decode(read_bytes(src, source=name), name, max_pixels), name
     if isinstance(src, (bytes, bytearray, memoryview)):
         name = source or "<bytes>"
         return _decode(bytes(src), name, max_pixels), name
@@ -85,17 +85,6 @@ def load_image(
         "(expected a path, bytes, a binary file, a PIL image or a numpy array)",
         source=source or "<input>",
     )
-
-
-def _read_path(path: str | os.PathLike, name: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("cannot read: no such file", source=name) from None
-    except IsADirectoryError:
-        raise InputError("cannot read: is a folder", source=name) from None
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror or e}", source=name) from None
 
 
 def _decode(data: bytes, name: str, max_pixels: int | None) -> Image.Image:
