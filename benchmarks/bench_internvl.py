@@ -4,7 +4,10 @@ Random weights in the exact InternVL2 architectures (InternViT-300M-448px with Q
 1B size, with InternLM2-1.8B as Llama for the 2B size), bf16, a fixed number of generated tokens
 per image (300 by default), 1280 x 960 charts (a 3 x 2 grid: 6 tiles plus the thumbnail).
 Reports images/s and peak GPU memory for (a) one image at a time with plain ``generate`` and
-(b) ``InternVLBackend.parse_many`` at batch sizes 1 to 64.
+(b) ``InternVLBackend.parse_many`` at batch sizes 1 to 64, with each ``--cache`` kind: ``dynamic``
+(eager decoding) and ``static`` (transformers compiles the decoding step with CUDA graphs). Each
+batched row is measured after one warm-up batch of its size; the warm-up's seconds are reported too,
+since for ``static`` they hold the compile time a pipeline pays once per batch size.
 
     python benchmarks/bench_internvl.py --size 1b            # on a GPU: the figures for docs/benchmarks.md
     python benchmarks/bench_internvl.py --size 2b
@@ -24,6 +27,7 @@ import json
 import platform
 import time
 from datetime import datetime, timezone
+from functools import partial
 
 import torch
 from PIL import Image, ImageDraw
@@ -121,9 +125,9 @@ def one_at_a_time(loaded: LoadedInternVL, images, tokens: int) -> float:
     return time.perf_counter() - start
 
 
-def batched(loaded: LoadedInternVL, images, tokens: int, batch_size: int) -> float:
+def batched(loaded: LoadedInternVL, images, tokens: int, batch_size: int, cache: str = "dynamic") -> float:
     """(b) flowparse's path: ``parse_many`` with one padded, batched generate per batch. Returns seconds."""
-    backend = InternVLBackend(loaded, max_new_tokens=tokens, min_new_tokens=tokens, edges="never")
+    backend = InternVLBackend(loaded, max_new_tokens=tokens, min_new_tokens=tokens, edges="never", cache=cache)
     start = time.perf_counter()
     backend.parse_many(images, batch_size=batch_size)
     _sync(loaded.device)
@@ -151,6 +155,7 @@ def main() -> None:
     parser.add_argument("--baseline-images", type=int, default=8, help="images for the one-at-a-time loop")
     parser.add_argument("--tokens", type=int, default=300, help="generated tokens per image (fixed)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--cache", nargs="+", choices=["dynamic", "static"], default=["dynamic", "static"])
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None, help="default: bfloat16 on CUDA, float32 on CPU")
     parser.add_argument("--attn", default=None, help="default: flash_attention_2 if installed, else sdpa")
@@ -169,21 +174,27 @@ def main() -> None:
     seconds, peak = _measure(device, lambda: one_at_a_time(loaded, images[: args.baseline_images], args.tokens))
     base = args.baseline_images / seconds
     rows = [{"mode": "one-at-a-time generate", "batch": 1, "images_per_s": base, "peak_gib": peak, "speedup": 1.0}]
-    for bs in args.batch_sizes:
-        n = max(bs, args.images // bs * bs)  # whole batches only
-        seconds, peak = _measure(device, lambda n=n, bs=bs: batched(loaded, images[:n], args.tokens, bs))
-        rows.append(
-            {
-                "mode": "flowparse parse_many",
-                "batch": bs,
-                "images_per_s": n / seconds,
-                "peak_gib": peak,
-                "speedup": n / seconds / base,
-            }
-        )
-    print("| mode | batch | images/s | peak GiB | vs one-at-a-time |\n|---|---|---|---|---|")
+    for cache in args.cache:
+        for bs in args.batch_sizes:
+            n = max(bs, args.images // bs * bs)  # whole batches only
+            warmup = time.perf_counter()
+            batched(loaded, images[:bs], args.tokens, bs, cache)  # compiles (static) / warms this batch shape
+            warmup = time.perf_counter() - warmup
+            seconds, peak = _measure(device, partial(batched, loaded, images[:n], args.tokens, bs, cache))
+            rows.append(
+                {
+                    "mode": f"flowparse parse_many, {cache} cache",
+                    "batch": bs,
+                    "images_per_s": n / seconds,
+                    "peak_gib": peak,
+                    "speedup": n / seconds / base,
+                    "warmup_s": warmup,
+                }
+            )
+    print("| mode | batch | images/s | peak GiB | vs one-at-a-time | warm-up batch s |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['mode']} | {r['batch']} | {r['images_per_s']:.2f} | {r['peak_gib']:.1f} | {r['speedup']:.1f}x |")
+        print(f"| {r['mode']} | {r['batch']} | {r['images_per_s']:.2f} | {r['peak_gib']:.1f} | {r['speedup']:.1f}x "
+              f"| {r.get('warmup_s', float('nan')):.1f} |")  # fmt: skip
     print(
         json.dumps(
             {"size": args.size, "device": gpu, "dtype": str(dtype), "attn": attn, "tokens": args.tokens, "rows": rows}

@@ -109,6 +109,46 @@ def test_batched_equals_one_by_one(taught):
     assert batched[0].number_of_edges() == order.number_of_edges()
 
 
+def _scoreless(G):
+    nodes, edges = _summary(G)
+    return {n: v[:3] for n, v in nodes.items()}, {e: v[:2] for e, v in edges.items()}
+
+
+def _scores(G):
+    return [d["score"] for _, d in G.nodes(data=True)] + [d["score"] for *_, d in G.edges(data=True)]
+
+
+def test_static_cache_gives_the_dynamic_cache_graphs(taught):
+    path, order, shapes = taught
+    images = [_draw(order), _draw(shapes, (200, 700)), _draw(order, (900, 300))]  # 1, 2 and 3 tiles: left padding
+    dynamic = InternVLBackend(path, max_new_tokens=400, edges="never").parse_many(images, batch_size=2)
+    static = InternVLBackend(path, max_new_tokens=400, edges="never", cache="static").parse_many(images, batch_size=2)
+    assert [_scoreless(G) for G in static] == [_scoreless(G) for G in dynamic]
+    assert sum(map(_scores, static), []) == pytest.approx(sum(map(_scores, dynamic), []), abs=1e-4)
+    assert static[0].number_of_nodes() == order.number_of_nodes()
+
+
+def test_compiled_static_cache_decoding_gives_the_same_answers(taught):
+    """On CUDA, transformers compiles the decoding step when the cache is static; force it here.
+
+    The ``eager`` compile backend traces the step with TorchDynamo (the part that meets our logits
+    processor, left padding and the image prefill) without needing a C++ compiler.
+    """
+    from transformers import CompileConfig
+
+    path, order, shapes = taught
+    images = [_draw(order), _draw(shapes, (200, 700))]
+    want = InternVLBackend(path, max_new_tokens=60, edges="never").answer_many(images, prompt_for("graph"))
+    backend = InternVLBackend(path, max_new_tokens=60, edges="never", cache="static")
+    config = CompileConfig(backend="eager", mode=None)
+    config._compile_all_devices = True  # transformers' switch for compiling off CUDA (its tests use it)
+    backend.loaded.model.generation_config.compile_config = config
+    got = backend.answer_many(images, prompt_for("graph"))
+    assert hasattr(backend.loaded.model, "_compiled_call")  # the compiled path did run
+    assert [a.text for a in got] == [a.text for a in want]
+    assert sum((a.logprobs for a in got), []) == pytest.approx(sum((a.logprobs for a in want), []), abs=1e-4)
+
+
 def test_shapes_only_answer_gets_edges_from_the_arrow_tracer(taught, monkeypatch):
     path, _, shapes = taught
     calls = []
@@ -181,6 +221,8 @@ def test_options_are_checked(random_llama):
         InternVLBackend(random_llama, task="caption")
     with pytest.raises(ValueError, match="edges"):
         InternVLBackend(random_llama, edges="sometimes")
+    with pytest.raises(ValueError, match="cache"):
+        InternVLBackend(random_llama, cache="paged")
     backend = InternVLBackend(random_llama, max_tiles=1, dtype="float32", device="cpu")
     assert backend.loaded.tiling.max_tiles == 1 and backend.loaded.template.name == "internlm2-chat"
 

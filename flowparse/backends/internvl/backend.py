@@ -100,7 +100,9 @@ class _GreedyLogprobs:
     """A logits processor that records the log-probability of the greedy choice at each step.
 
     Greedy search takes the argmax, so its log-probability is ``max - logsumexp``: no need to keep
-    every step's full logits (64 rows x 1000 steps x 150k vocabulary would not fit).
+    every step's full logits (64 rows x 1000 steps x 150k vocabulary would not fit). The values stay
+    on the device until the end: a copy to the host at every step would make the CPU wait for each
+    decoding step before it can queue the next.
     """
 
     def __init__(self):
@@ -110,8 +112,14 @@ class _GreedyLogprobs:
         import torch
 
         scores_f = scores.float()
-        self.steps.append((scores_f.max(dim=-1).values - torch.logsumexp(scores_f, dim=-1)).cpu())
+        self.steps.append(scores_f.max(dim=-1).values - torch.logsumexp(scores_f, dim=-1))
         return scores
+
+    def logprobs(self, rows: int):
+        """A ``rows x steps`` float32 CPU tensor (one copy to the host)."""
+        import torch
+
+        return torch.stack(self.steps, dim=1).cpu() if self.steps else torch.zeros(rows, 0)
 
 
 class InternVLBackend:
@@ -121,7 +129,10 @@ class InternVLBackend:
     ``device``, ``dtype``, ``attn_implementation``, ``trust_remote_code`` (default False),
     ``max_tiles``, ``task`` (``"graph"`` or ``"detection"``; default from the checkpoint),
     ``max_new_tokens``, ``min_new_tokens`` (benchmarks), ``edges`` (``"auto"``: trace arrows
-    classically when the model gives shapes only; ``"never"``), ``batch_size``.
+    classically when the model gives shapes only; ``"never"``), ``batch_size``, ``cache``
+    (``"dynamic"``: the key/value cache grows with the answer; ``"static"``: one fixed-size cache,
+    and on CUDA transformers then compiles the decoding step with CUDA graphs: the first batch of
+    each batch size waits for the compiler, later batches decode faster; see ``docs/internvl.md``).
 
     >>> backend = InternVLBackend("checkpoints/flowparse-internvl2-1b")  # doctest: +SKIP
     >>> graphs = backend.parse_many(images, batch_size=16)               # doctest: +SKIP
@@ -143,6 +154,7 @@ class InternVLBackend:
         min_new_tokens: int = 0,
         edges: str = "auto",
         batch_size: int = 8,
+        cache: str = "dynamic",
     ):
         from flowparse.backends.internvl.loading import LoadedInternVL, load_internvl
 
@@ -152,6 +164,8 @@ class InternVLBackend:
             )
         if edges not in ("auto", "never"):
             raise ValueError(f"edges must be 'auto' or 'never', got {edges!r}")
+        if cache not in ("dynamic", "static"):
+            raise ValueError(f"cache must be 'dynamic' or 'static', got {cache!r}")
         if isinstance(model, LoadedInternVL):  # already loaded (benchmarks, training evaluation)
             self.loaded = model
         else:
@@ -170,6 +184,7 @@ class InternVLBackend:
         self.min_new_tokens = min_new_tokens  # > 0 only to time a fixed answer length
         self.edges = edges
         self.batch_size = batch_size
+        self.cache = cache
         self._warned_no_tracer = False
 
     def __repr__(self) -> str:
@@ -272,10 +287,11 @@ class InternVLBackend:
                 pad_token_id=loaded.tokenizer.pad_token_id,
                 logits_processor=[recorder],
                 return_dict_in_generate=True,
+                **({"cache_implementation": "static"} if self.cache == "static" else {}),
             )
         rows = prepared.input_ids.shape[0]
         new_tokens = out.sequences[:, prepared.input_ids.shape[1] :].cpu()
-        logprobs = torch.stack(recorder.steps, dim=1) if recorder.steps else torch.zeros(rows, 0)
+        logprobs = recorder.logprobs(rows)
         return [self._answer(new_tokens[i].tolist(), logprobs[i].tolist(), stop_id) for i in range(rows)]
 
     def _answer(self, tokens: list[int], logprobs: list[float], stop_id: int) -> Answer:
