@@ -48,11 +48,12 @@ from flowparse.grounding import prompt_for
 VIT_300M = dict(
     hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, attention_bias=True
 )
-# Qwen2-0.5B-Instruct, InternVL2-1B's language model (vocabulary as extended by InternVL).
+# Qwen2-0.5B-Instruct, InternVL2-1B's language model (vocabulary as extended by InternVL). The head
+# is not tied to the embeddings: 938M parameters in all, InternVL2-1B's published size (tied: 802M).
 QWEN2_05B = dict(
     vocab_size=151655, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
     num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
-    rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
 )  # fmt: skip
 # internlm2-chat-1_8b as Llama, InternVL2-2B's language model.
 INTERNLM2_18B = dict(
