@@ -149,6 +149,18 @@ def test_compiled_static_cache_decoding_gives_the_same_answers(taught):
     assert sum((a.logprobs for a in got), []) == pytest.approx(sum((a.logprobs for a in want), []), abs=1e-4)
 
 
+def test_bfloat16_weights_give_the_float32_graph(taught):
+    """The GPU runs in bf16; CPU bf16 runs the same casts (pixels, log-probabilities, boxes)."""
+    path, order, shapes = taught
+    images = [_draw(order), _draw(shapes)]
+    want = InternVLBackend(path, max_new_tokens=400).parse_many(images, batch_size=2)
+    backend = InternVLBackend(path, max_new_tokens=400, dtype="bfloat16")
+    assert backend.loaded.model.dtype == torch.bfloat16
+    got = backend.parse_many(images, batch_size=2)
+    assert [_scoreless(G) for G in got] == [_scoreless(G) for G in want]  # confident answers: no near-ties
+    assert sum(map(_scores, got), []) == pytest.approx(sum(map(_scores, want), []), abs=0.02)
+
+
 def test_shapes_only_answer_gets_edges_from_the_arrow_tracer(taught, monkeypatch):
     path, _, shapes = taught
     calls = []
