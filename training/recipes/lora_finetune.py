@@ -213,6 +213,12 @@ class LoRAFinetuneRecipe:
                 f"{path}: the run had {state.get('total_steps')} steps, this config gives {len(self.steps)}; "
                 "resume with the same data and batch settings, or use another output_dir"
             )
+        saved_optim = state.get("config", {}).get("optim", "adamw_torch")  # older runs had only AdamW
+        if saved_optim != self.cfg.optim:
+            raise ConfigError(
+                f"{path}: the run used optim {saved_optim}, this config gives {self.cfg.optim}; its optimizer "
+                "state cannot be converted: resume with the same optim, or use another output_dir"
+            )
         if self.deepspeed:
             self.engine.load_checkpoint(str(path / ckpt.DEEPSPEED_STATE), tag="state")
         else:
@@ -295,9 +301,10 @@ class LoRAFinetuneRecipe:
                 }
                 seen_tokens += int(batch["attention_mask"].sum())
                 last = k == len(step.micro_batches) - 1
-                sync = (
-                    contextlib.nullcontext() if last or not hasattr(self.runner, "no_sync") else self.runner.no_sync()
-                )
+                # DDP all-reduces gradients only on the last micro-batch. DeepSpeed tracks the
+                # accumulation boundary itself and refuses to step inside its own no_sync.
+                skip_sync = not last and not self.deepspeed and hasattr(self.runner, "no_sync")
+                sync = self.runner.no_sync() if skip_sync else contextlib.nullcontext()
                 with sync:
                     with self._autocast():
                         total, _ = self.runner(**batch)
