@@ -24,6 +24,7 @@ RECIPES = ("full", "lora")
 DEEPSPEED_STAGES = ("zero1", "zero2", "zero3")
 DTYPES = ("bfloat16", "float16", "float32")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+OPTIMIZERS = ("adamw_torch", "adamw_8bit")
 
 
 class ConfigError(FormatError):
@@ -110,6 +111,11 @@ class TrainConfig:
     """Fraction of the steps with a linear warm-up."""
     lr_scheduler_type: str = "cosine"
     """``cosine``, ``linear``, ``constant`` or ``constant_with_warmup``."""
+    optim: str = "adamw_torch"
+    """``adamw_torch`` (official: torch AdamW, fused on CUDA; 16 bytes per trainable parameter with
+    weight, gradient and both moments in float32) or ``adamw_8bit`` (bitsandbytes ``AdamW8bit``:
+    block-wise 8-bit moments, float32 weights kept; about 10 bytes per trainable parameter, for full
+    fine-tuning of 2B and larger on one GPU). Names as the transformers Trainer's ``optim``."""
     adam_beta1: float = 0.9
     """AdamW beta1 (``zero_stage1_config.json``)."""
     adam_beta2: float = 0.999
@@ -170,6 +176,7 @@ class TrainConfig:
         _choice("recipe", self.recipe, RECIPES)
         _choice("dtype", self.dtype, DTYPES)
         _choice("lr_scheduler_type", self.lr_scheduler_type, SCHEDULERS)
+        _choice("optim", self.optim, OPTIMIZERS)
         _choice("on_bad_line", self.on_bad_line, ("error", "skip"))
         _choice("device", self.device, ("auto", "cuda", "cpu"))
         if self.task is not None:

@@ -68,6 +68,7 @@ def test_official_hyperparameters(path):
         ({"model": None}, "model: null is not allowed"),  # null where a string is needed
         ({"eval_images": "x"}, "eval_images and eval_truth go together"),  # half an eval set
         ({"warmup_ratio": 1.5}, "warmup_ratio and lora_dropout"),  # ratio above 1
+        ({"optim": "adamw_4bit"}, "optim: expected one of adamw_torch, adamw_8bit"),  # unknown optimizer
     ],
 )
 def test_bad_configs_name_the_key(data, message):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers", "peft", "deepspeed")
+HEAVY = ("torch", "transformers", "peft", "deepspeed", "bitsandbytes")
 
 
 @pytest.mark.parametrize(

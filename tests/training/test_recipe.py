@@ -23,6 +23,9 @@ from flowparse.training.recipes import recipe_class  # noqa: E402
 
 # LoRA needs peft (the train extra); without it those tests are skipped and say so.
 needs_peft = pytest.mark.skipif(find_spec("peft") is None, reason="peft is not installed (pip install -e '.[train]')")
+needs_bnb = pytest.mark.skipif(
+    find_spec("bitsandbytes") is None, reason="bitsandbytes is not installed (pip install -e '.[train]')"
+)
 
 from flowparse.cli import main  # noqa: E402
 
@@ -109,6 +112,9 @@ def _crash_at(step):
         pytest.param(  # LoRA dropout draws from the RNG
             "lora", ["use_llm_lora=8", "freeze_llm=true"], "adapter_model.safetensors", marks=needs_peft
         ),
+        pytest.param(  # 8-bit moments and their block maxima must come back from the checkpoint
+            "full", ["optim=adamw_8bit"], "model.safetensors", marks=needs_bnb
+        ),
     ],
 )
 def test_crashed_run_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp_path, recipe, overrides, weights):
@@ -129,6 +135,44 @@ def test_crashed_run_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp
         for r in map(__import__("json").loads, (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines())
     ]
     assert len(losses) == 6  # the log was cut back to the checkpoint, not duplicated
+
+
+@needs_bnb
+def test_adamw_8bit_lowers_the_loss_like_adamw_and_checkpoints_8_bit_moments(tiny_internvl, tiny_charts, tmp_path):
+    import json
+
+    meta, _ = tiny_charts
+    losses = {}
+    for optim in ("adamw_torch", "adamw_8bit"):
+        _run(_cfg(tiny_internvl, meta, tmp_path / optim, f"optim={optim}", "max_steps=12", "save_steps=12"))
+        rows = (tmp_path / optim / "metrics.jsonl").read_text().splitlines()
+        losses[optim] = [json.loads(line)["loss"] for line in rows]
+    lean, full = losses["adamw_8bit"], losses["adamw_torch"]
+    assert len(lean) == 12 and lean[-1] < 0.8 * lean[0], lean  # 6.4 -> 4.9 on this box
+    assert lean[-1] == pytest.approx(full[-1], rel=0.03), losses  # tracks 32-bit AdamW closely
+    out = tmp_path / "adamw_8bit"
+
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from tensors(v)
+
+    saved = torch.load(out / "checkpoint-12" / "training_state.pt", weights_only=False)
+    assert any(t.dtype == torch.uint8 for t in tensors(saved["optimizer"]["state"]))
+
+
+@needs_bnb
+def test_resume_refuses_another_optimizer(tiny_internvl, tiny_charts, tmp_path):
+    from flowparse.training.config import ConfigError
+
+    meta, _ = tiny_charts
+    common = ["max_steps=4", "save_steps=2"]
+    with pytest.raises(_Crash):
+        _run(_cfg(tiny_internvl, meta, tmp_path, *common), on_step_end=_crash_at(2))
+    with pytest.raises(ConfigError, match="the run used optim adamw_torch, this config gives adamw_8bit"):
+        _run(_cfg(tiny_internvl, meta, tmp_path, *common, "optim=adamw_8bit"))
 
 
 def test_killed_process_resumes_to_the_same_weights(tiny_internvl, tiny_charts, tmp_path):

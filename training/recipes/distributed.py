@@ -124,6 +124,9 @@ def deepspeed_config(cfg, *, world_size: int, accumulation: int) -> dict:
         section = data.setdefault(key, {})
         if section.get("enabled", "auto") == "auto":
             section["enabled"] = on
+    if cfg.optim != "adamw_torch":
+        # ZeRO refuses a client optimizer it does not know (bitsandbytes' AdamW8bit) unless told to.
+        data.setdefault("zero_allow_untested_optimizer", True)
     leftover = [k for k, v in _flatten(data) if v == "auto"]
     if leftover:
         raise ConfigError(f"DeepSpeed config keeps 'auto' values we cannot fill: {', '.join(leftover)}", source=path)
