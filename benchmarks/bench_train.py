@@ -20,10 +20,11 @@ with LoRA (activation gradients, no weight gradients), plus 2 x ViT params x pat
 forward only), over the GPU's dense bf16 peak (``--peak-tflops``, H100 SXM: 989).
 Official reference (InternVL docs): about 27 GB per GPU for 2B LoRA and 30 GB for 2B full at batch 1.
 
-"state GiB" is ``recipes.optim.training_state_bytes`` taken right after the last optimizer step
-(gradients still held): trainable weights + gradients + optimizer state, each storage once. It is
-exact on any device, so the CPU path can measure it for the real architectures ("B/param" is it
-per trainable parameter); peak GiB needs a GPU. ``--count`` runs nothing: it builds each size on
+"state GiB" is ``recipes.optim.training_state_bytes`` taken right after the first optimizer step
+(gradients still held; outside the timed steps when there is a warm-up): trainable weights +
+gradients + optimizer state, each storage once. It is exact on any device, so the CPU path can
+measure it for the real architectures ("B/param" is it per trainable parameter); peak GiB needs a
+GPU. ``--count`` runs nothing: it builds each size on
 the meta device (no memory), applies the recipe's set-up and prints the trainable parameters and
 the training state each optimizer would hold, by arithmetic (see ``state_by_arithmetic``).
 
@@ -125,7 +126,8 @@ def run(size: str, recipe: str, optim: str, batch: int, args, device) -> dict:
         (total / count).backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         optimizer.step()
-        state.update(training_state_bytes(model, optimizer))  # before zero_grad: gradients count
+        if not state:  # first step (a warm-up one unless --warmup 0): sizes are fixed from then on
+            state.update(training_state_bytes(model, optimizer))  # before zero_grad: gradients count
         optimizer.zero_grad(set_to_none=True)
 
     for _ in range(args.warmup):
@@ -171,7 +173,7 @@ def state_by_arithmetic(model) -> dict:
     return {"trainable": sum(sizes), "adamw_torch": 16 * sum(sizes), "adamw_8bit": 8 * sum(sizes) + lean}
 
 
-def count(size: str, recipe: str, args) -> dict:
+def count(size: str, recipe: str) -> dict:
     """``state_by_arithmetic`` for one size and recipe, the model built on the meta device."""
     loaded = build_random_model(size, torch.device("meta"), torch.float32, "sdpa")
     cfg = TrainConfig(**RECIPES[recipe])
@@ -207,7 +209,7 @@ def main() -> None:
         print("| size | recipe | trainable | adamw_torch GiB | adamw_8bit GiB |  (arithmetic, not measured)")
         print("|---|---|---|---|---|")
         for size, recipe in itertools.product(args.size, args.recipe):
-            r = count(size, recipe, args)
+            r = count(size, recipe)
             print(f"| {size} | {recipe} | {r['trainable']:,} | {r['adamw_torch'] / 2**30:.2f} | "
                   f"{r['adamw_8bit'] / 2**30:.2f} |")  # fmt: skip
             print(json.dumps(r))
