@@ -318,9 +318,3 @@ def test_deepspeed_config_fills_every_auto(stage):
     assert data["bf16"]["enabled"] is True and data["fp16"]["enabled"] is False
     assert data["zero_optimization"]["stage"] == int(stage[-1]) and "optimizer" not in data
     assert "'auto'" not in repr(data)  # every "auto" value filled (the key auto_cast may stay)
-
-
-def test_deepspeed_is_not_used_on_cpu():
-    from flowparse.training.recipes.distributed import DistEnv, uses_deepspeed
-
-    assert not uses_deepspeed(TrainConfig(deepspeed="zero1"), DistEnv(0, 1, 0, torch.device("cpu")))

@@ -1,9 +1,10 @@
-"""Devices and processes: single device, DDP under ``torchrun``, DeepSpeed ZeRO 1/2/3 on CUDA.
+"""Devices and processes: single device, DDP under ``torchrun``, DeepSpeed ZeRO 1/2/3.
 
 ``torchrun --nproc_per_node=N -m flowparse.training.cli CONFIG.yaml`` (or the ``deepspeed``
 launcher) sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; without them the run is one process.
-DeepSpeed is optional: it is imported only when a config asks for it on CUDA, and a missing
-package is a clear error naming it.
+DeepSpeed is optional: it is imported only when a config asks for it, and a missing package is a
+clear error naming it. It runs where its accelerator is: CUDA on a GPU machine, its CPU
+accelerator elsewhere (the test suite runs ZeRO 1/2/3 that way).
 
 >>> cfg = deepspeed_config(TrainConfig(deepspeed="zero2"), world_size=8, accumulation=4)  # doctest: +SKIP
 >>> cfg["train_batch_size"], cfg["zero_optimization"]["stage"]                            # doctest: +SKIP
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,6 @@ __all__ = [
     "setup_distributed",
     "teardown_distributed",
     "deepspeed_config",
-    "uses_deepspeed",
     "import_deepspeed",
 ]
 
@@ -46,13 +47,20 @@ class DistEnv:
         return self.rank == 0
 
 
-def setup_distributed(device: str = "auto") -> DistEnv:
+def setup_distributed(device: str = "auto", *, group_when_alone: bool = False) -> DistEnv:
     """Read the launcher's environment, pick the device and join the process group (if several).
 
-    NCCL on CUDA, gloo on CPU (tests run two CPU processes this way).
+    NCCL on CUDA, gloo on CPU (tests run two CPU processes this way). ``group_when_alone``: when
+    no launcher started the process, set the variables a one-process launch would (rank 0 of 1, a
+    free local port) and form a group of one: DeepSpeed needs both, and without the variables it
+    goes looking for MPI.
     """
     import torch
 
+    if group_when_alone and "WORLD_SIZE" not in os.environ:
+        for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
+            os.environ[key] = value
+        os.environ["MASTER_PORT"] = str(_free_port())
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -64,36 +72,52 @@ def setup_distributed(device: str = "auto") -> DistEnv:
         target = torch.device("cuda", local)
     else:
         target = torch.device("cpu")
-    if world > 1 and not torch.distributed.is_initialized():
+    if (world > 1 or group_when_alone) and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
     return DistEnv(rank, world, local, target)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def teardown_distributed() -> None:
-    """Leave the process group (no-op in a single process)."""
+    """Leave the process group (no-op when there is none).
+
+    When DeepSpeed ran, its own teardown also forgets the groups it cached, so that a later run in
+    the same process (a notebook, the tests) does not meet a destroyed group.
+    """
+    import sys
+
     import torch
 
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    deepspeed_comm = sys.modules.get("deepspeed.comm.comm")
+    if deepspeed_comm is not None and deepspeed_comm.cdb is not None:
+        deepspeed_comm.destroy_process_group()
+    else:
         torch.distributed.destroy_process_group()
 
 
-def uses_deepspeed(cfg, env: DistEnv) -> bool:
-    """DeepSpeed runs when the config names a stage (or JSON) and the device is CUDA.
-
-    On CPU the setting is ignored (DeepSpeed's ZeRO needs CUDA); the recipe says so in its log.
-    """
-    return cfg.deepspeed is not None and getattr(env.device, "type", "cpu") == "cuda"
-
-
-def import_deepspeed():
-    """The deepspeed module, or a clear error naming the missing package and how to install it."""
+def import_deepspeed(device):
+    """The deepspeed module, checked to run on ``device``; else a clear error saying what to do."""
     try:
         import deepspeed
+        from deepspeed.accelerator import get_accelerator
     except ImportError:
         raise ConfigError(
             "deepspeed is not installed: `DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed` "
             "(with torch already installed), or set deepspeed: null for plain PyTorch/DDP"
         ) from None
+    accelerator = get_accelerator().device_name()
+    if accelerator != device.type:
+        raise ConfigError(
+            f"deepspeed runs on its {accelerator} accelerator but the run is on {device.type}: "
+            f"set device: {accelerator}, or deepspeed: null"
+        )
     return deepspeed
 
 

@@ -65,18 +65,18 @@ class FullFinetuneRecipe:
         """Data, model, optimizer, schedule, distribution; then the last checkpoint if resuming."""
         import numpy as np
         import torch
-        from flowparse.training.recipes.distributed import setup_distributed, uses_deepspeed
+        from flowparse.training.recipes.distributed import import_deepspeed, setup_distributed
 
         cfg = self.cfg
-        self.env = setup_distributed(cfg.device)
+        self.deepspeed = cfg.deepspeed is not None
+        self.env = setup_distributed(cfg.device, group_when_alone=self.deepspeed)
+        if self.deepspeed:  # a missing or mismatched DeepSpeed fails before the model loads
+            import_deepspeed(self.env.device)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_output_dir()
-        self.deepspeed = uses_deepspeed(cfg, self.env)
-        if cfg.deepspeed is not None and not self.deepspeed:
-            self.log(f"deepspeed: {cfg.deepspeed} needs CUDA; running plain PyTorch on {self.env.device}")
         self._setup_model()
         self._setup_data()
         self._setup_optimization()
@@ -177,7 +177,7 @@ class FullFinetuneRecipe:
         self.scheduler = build_scheduler(self.optimizer, cfg, len(self.steps))
         self.runner = self.module
         if self.deepspeed:
-            deepspeed = import_deepspeed()
+            deepspeed = import_deepspeed(env.device)
             config = deepspeed_config(cfg, world_size=env.world_size, accumulation=self.accumulation)
             self.engine, self.optimizer, _, self.scheduler = deepspeed.initialize(
                 model=self.module, optimizer=self.optimizer, lr_scheduler=self.scheduler, config=config
