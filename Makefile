@@ -16,11 +16,14 @@ $(VENV)/.installed-core: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[classical]"
 	touch $@
 
-# Everything the test suite exercises: InternVL on CPU, training (without DeepSpeed, which needs
-# a GPU build), data engine, dev tools.
+# Everything the test suite exercises: InternVL on CPU, training (DeepSpeed runs its ZeRO stages
+# on its CPU accelerator), data engine, dev tools. DeepSpeed ships as source and builds against the
+# torch already here (an isolated build would pull an unpinned, CUDA torch), without its CUDA ops.
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e ".[dev,classical,train]"
+	$(BIN)/pip install -q "setuptools>=77" wheel
+	DS_BUILD_OPS=0 $(BIN)/pip install -q --no-build-isolation -e ".[deepspeed]"
 	touch $@ $(VENV)/.installed-core
 
 system-deps:
