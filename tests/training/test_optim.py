@@ -105,3 +105,24 @@ def test_the_benchmarks_arithmetic_matches_the_measured_state(optim):
     measured = training_state_bytes(model, optimizer)["total"]
     # what the rule leaves out: a step counter per tensor (torch), the two shared 256-value maps (bnb)
     assert 0 <= measured - bench.state_by_arithmetic(model)[optim] <= 4 * 5 + 2 * 256 * 4
+
+
+@needs_bnb
+def test_bench_train_reports_the_state_of_each_optimizer():
+    """The benchmark's CPU path on the tiny architecture: one row per optimizer, state in the JSON."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, str(root / "benchmarks" / "bench_train.py"), "--size", "tiny", "--device", "cpu",
+               "--recipe", "full", "--optim", "adamw_torch", "adamw_8bit", "--batch", "1", "--steps", "1",
+               "--warmup", "1", "--tiles", "1", "--text-tokens", "40", "--answer-tokens", "20"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {r["optim"]: r for r in json.loads(done.stdout.strip().splitlines()[-1])["rows"]}
+    assert rows["adamw_torch"]["state_bytes_per_param"] == pytest.approx(16, abs=0.01)
+    assert rows["adamw_8bit"]["state_bytes_per_param"] < 11  # 10.3: a few small tensors stay 32-bit
+    assert rows["adamw_8bit"]["trainable"] == rows["adamw_torch"]["trainable"] > 0
