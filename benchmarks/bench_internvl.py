@@ -11,7 +11,11 @@ since for ``static`` they hold the compile time a pipeline pays once per batch s
 
     python benchmarks/bench_internvl.py --size 1b            # on a GPU: the figures for docs/benchmarks.md
     python benchmarks/bench_internvl.py --size 2b
-    python benchmarks/bench_internvl.py --size tiny --device cpu --images 4 --tokens 8 --batch-sizes 1 4  # smoke test
+    python benchmarks/bench_internvl.py --size tiny --device cpu --batches 1 --tokens 8 --batch-sizes 1 4  # smoke test
+
+Each batch size is timed over ``--batches`` whole batches (after its warm-up batch), so small
+batch sizes do not take the run past a 10-minute slot: at 300 tokens an eager decoding step of the
+1B model costs tens of milliseconds, about 8 s per batch whatever its size.
 
 Targets on one H100: batched >= 10x one-at-a-time, >= 20 images/s for the 1B size.
 
@@ -152,8 +156,8 @@ def _measure(device, run):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="1b")
-    parser.add_argument("--images", type=int, default=128, help="images per batched measurement")
-    parser.add_argument("--baseline-images", type=int, default=8, help="images for the one-at-a-time loop")
+    parser.add_argument("--batches", type=int, default=2, help="timed batches per batch size (after a warm-up one)")
+    parser.add_argument("--baseline-images", type=int, default=4, help="images for the one-at-a-time loop")
     parser.add_argument("--tokens", type=int, default=300, help="generated tokens per image (fixed)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--cache", nargs="+", choices=["dynamic", "static"], default=["dynamic", "static"])
@@ -166,7 +170,7 @@ def main() -> None:
     dtype = pick_dtype(args.dtype, device)
     attn = pick_attention(args.attn, device)
     loaded = build_random_model(args.size, device, dtype, attn)
-    images = [chart(k) for k in range(max(args.images, args.baseline_images))]
+    images = [chart(k) for k in range(max(args.batches * max(args.batch_sizes), args.baseline_images))]
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"# InternVL {args.size}, {dtype}, {attn}, {gpu}, {args.tokens} tokens/image, "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}")  # fmt: skip
@@ -177,7 +181,7 @@ def main() -> None:
     rows = [{"mode": "one-at-a-time generate", "batch": 1, "images_per_s": base, "peak_gib": peak, "speedup": 1.0}]
     for cache in args.cache:
         for bs in args.batch_sizes:
-            n = max(bs, args.images // bs * bs)  # whole batches only
+            n = args.batches * bs
             warmup = time.perf_counter()
             batched(loaded, images[:bs], args.tokens, bs, cache)  # compiles (static) / warms this batch shape
             warmup = time.perf_counter() - warmup

@@ -39,7 +39,7 @@ def test_random_models_have_the_published_parameter_counts(size, published):
 
 
 def test_smoke_run_prints_every_row():
-    args = ["--size", "tiny", "--device", "cpu", "--images", "2", "--baseline-images", "1", "--tokens", "4"]
+    args = ["--size", "tiny", "--device", "cpu", "--batches", "1", "--baseline-images", "1", "--tokens", "4"]
     args += ["--batch-sizes", "1", "2", "--cache", "dynamic", "static"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=300)
