@@ -31,7 +31,7 @@ def train(config: str, overrides: tuple[str, ...], local_rank: int | None) -> No
     import os
 
     from flowparse.training.config import load_config
-    from flowparse.training.recipes import recipe_class
+    from flowparse.training.recipes import run_recipe
 
     from flowparse.cli import fail
     from flowparse.errors import FlowparseError
@@ -44,12 +44,7 @@ def train(config: str, overrides: tuple[str, ...], local_rank: int | None) -> No
         for key in ("model", "meta_path", "output_dir"):
             if not getattr(cfg, key):
                 raise click.UsageError(f"{config}: {key} is empty (set it in the YAML or as {key}=...)")
-        recipe = recipe_class(cfg.recipe)(cfg)
-        try:
-            recipe.setup()
-            recipe.train()
-        finally:
-            recipe.cleanup()
+        run_recipe(cfg)
     except FlowparseError as e:
         fail(e)
 

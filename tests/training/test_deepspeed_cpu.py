@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs torch (the internvl extra)")
 
 from flowparse.training.config import ConfigError, load_config  # noqa: E402
-from flowparse.training.recipes import recipe_class  # noqa: E402
+from flowparse.training.recipes import run_recipe  # noqa: E402
 from flowparse.training.recipes.checkpointing import DEEPSPEED_STATE, TRAINING_STATE  # noqa: E402
 
 pytestmark = [
@@ -53,12 +53,7 @@ class _Crash(RuntimeError):
 
 def _run(model, meta, out, *overrides, on_step_end=None):
     cfg = load_config(TINY, [f"model={model}", f"meta_path={meta}", f"output_dir={out}", *ACCUMULATE, *overrides])
-    recipe = recipe_class(cfg.recipe)(cfg, log=lambda m: None, on_step_end=on_step_end)
-    try:
-        recipe.setup()
-        return recipe.train()
-    finally:
-        recipe.cleanup()
+    return run_recipe(cfg, log=lambda m: None, on_step_end=on_step_end)
 
 
 def _weights(folder: Path, name: str) -> dict:

@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch", reason="training needs torch (the internvl 
 
 from click.testing import CliRunner  # noqa: E402
 from flowparse.training.config import TrainConfig, load_config  # noqa: E402
-from flowparse.training.recipes import recipe_class  # noqa: E402
+from flowparse.training.recipes import recipe_class, run_recipe  # noqa: E402
 
 # LoRA needs peft (the train extra); without it those tests are skipped and say so.
 needs_peft = pytest.mark.skipif(find_spec("peft") is None, reason="peft is not installed (pip install -e '.[train]')")
@@ -40,12 +40,7 @@ def _cfg(model, meta, out, *overrides):
 
 
 def _run(cfg, **kwargs):
-    recipe = recipe_class(cfg.recipe)(cfg, log=lambda m: None, **kwargs)
-    try:
-        recipe.setup()
-        return recipe.train()
-    finally:
-        recipe.cleanup()
+    return run_recipe(cfg, log=lambda m: None, **kwargs)
 
 
 def _weights(folder: Path, name: str) -> dict:
