@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch", reason="training needs torch (the internvl 
 from flowparse.training.config import ConfigError, load_config  # noqa: E402
 from flowparse.training.recipes import run_recipe  # noqa: E402
 from flowparse.training.recipes.checkpointing import DEEPSPEED_STATE, TRAINING_STATE  # noqa: E402
+from flowparse.training.recipes.distributed import _free_port  # noqa: E402
 
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
@@ -144,14 +145,21 @@ def test_crashed_deepspeed_run_resumes_to_the_same_weights(tiny_internvl, tiny_c
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
 
 
-def test_two_deepspeed_processes_match_one_plain_process(tiny_internvl, tiny_charts, tmp_path):
-    """torchrun, 2 CPU processes under ZeRO-2 (gloo), one sample each per micro-batch."""
+def _launcher(name: str) -> list[str]:
+    """``python -m`` arguments that start 2 processes of a module (the deepspeed one adds --local_rank)."""
+    if name == "torchrun":
+        return ["torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m"]
+    return ["deepspeed.launcher.runner", "--num_gpus=2", f"--master_port={_free_port()}", "--module"]
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "deepspeed"])
+def test_two_deepspeed_processes_match_one_plain_process(tiny_internvl, tiny_charts, tmp_path, launcher):
+    """2 CPU processes under ZeRO-2 (gloo), one sample each per micro-batch, vs one plain process."""
     meta, _ = tiny_charts
     args = [f"model={tiny_internvl}", f"meta_path={meta}", "max_steps=2", "save_steps=2", "global_batch_size=4"]
     _run(tiny_internvl, meta, tmp_path / "one", "max_steps=2", "save_steps=2", "global_batch_size=4")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
-    command += ["-m", "flowparse.training.cli", str(TINY), *args, *ACCUMULATE[::2], "deepspeed=zero2"]
-    command += [f"output_dir={tmp_path / 'two'}"]
+    command = [sys.executable, "-m", *_launcher(launcher), "flowparse.training.cli", str(TINY)]
+    command += [*args, *ACCUMULATE[::2], "deepspeed=zero2", f"output_dir={tmp_path / 'two'}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
