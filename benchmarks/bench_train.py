@@ -15,6 +15,11 @@ maximum (6 tiles + thumbnail = 1792 image tokens) plus ``--text-tokens`` of prom
     python benchmarks/bench_train.py --size 2b --recipe full --optim adamw_torch adamw_8bit --batch 1 4
     python benchmarks/bench_train.py --size tiny --device cpu --recipe lora full --batch 1 --steps 2  # smoke test
 
+A step is one optimizer step over ``--accumulate`` micro-batches of ``--batch`` samples (default 2):
+the official global batch of 128 means accumulation on one GPU, and the peak memory of training
+is a forward pass while the previous micro-batches' float32 gradients are held. Autocast runs
+without its weight cache (``model_setup.compute_autocast``), as the recipes do.
+
 MFU counts model FLOPs per step: LLM 6 x params x tokens for a trained LLM, 4 x for a frozen one
 with LoRA (activation gradients, no weight gradients), plus 2 x ViT params x patches (frozen ViT:
 forward only), over the GPU's dense bf16 peak (``--peak-tflops``, H100 SXM: 989).
@@ -23,10 +28,12 @@ Official reference (InternVL docs): about 27 GB per GPU for 2B LoRA and 30 GB fo
 "state GiB" is ``recipes.optim.training_state_bytes`` taken right after the first optimizer step
 (gradients still held; outside the timed steps when there is a warm-up): trainable weights +
 gradients + optimizer state, each storage once. It is exact on any device, so the CPU path can
-measure it for the real architectures ("B/param" is it per trainable parameter); peak GiB needs a
-GPU. ``--count`` runs nothing: it builds each size on
-the meta device (no memory), applies the recipe's set-up and prints the trainable parameters and
-the training state each optimizer would hold, by arithmetic (see ``state_by_arithmetic``).
+measure it for the real architectures ("B/param" is it per trainable parameter). "peak GiB" is
+the GPU's peak allocation; on CPU it is the process's peak resident set, comparable between runs
+only one run per process (``--autocast-cache`` with ``--dtype bfloat16`` on CPU, for instance).
+``--count`` runs nothing: it builds each size on the meta device (no memory), applies the recipe's
+set-up and prints the trainable parameters and the training state each optimizer would hold, by
+arithmetic (see ``state_by_arithmetic``).
 
     python benchmarks/bench_train.py --count --size 1b 2b --recipe full lora
 """
@@ -50,6 +57,7 @@ from flowparse.training.config import OPTIMIZERS, TrainConfig  # noqa: E402
 from flowparse.training.model_setup import (  # noqa: E402
     TrainingModule,
     apply_lora,
+    compute_autocast,
     enable_gradient_checkpointing,
     freeze_parts,
     keep_trainable_in_float32,
@@ -103,9 +111,9 @@ def model_flops(model, recipe: str, tokens: int, patches: int) -> float:
 def run(size: str, recipe: str, optim: str, batch: int, args, device) -> dict:
     """Set up one model, run warm-up and measured steps, return the row."""
     attn = pick_attention(args.attn, device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    loaded = build_random_model(size, device, dtype, attn)
-    cfg = TrainConfig(**RECIPES[recipe], optim=optim, dtype="bfloat16" if device.type == "cuda" else "float32")
+    dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
+    loaded = build_random_model(size, device, getattr(torch, dtype), attn)
+    cfg = TrainConfig(**RECIPES[recipe], optim=optim, dtype=dtype)
     model = loaded.model.train()
     model.config.use_cache = False
     freeze_parts(model, cfg)
@@ -116,14 +124,18 @@ def run(size: str, recipe: str, optim: str, batch: int, args, device) -> dict:
     module = TrainingModule(model, cfg.loss_chunk_size)
     optimizer = build_optimizer(model, cfg, device)
     data = synthetic_batch(loaded, batch, args.text_tokens, args.answer_tokens, args.tiles, device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
     state = {}
 
-    def step():
-        with autocast:
-            total, count = module(**data)
-        (total / count).backward()
+    def autocast():  # --autocast-cache: torch's default, for comparison with the recipes' setting
+        if args.autocast_cache and dtype != "float32":
+            return torch.autocast(device.type, dtype=getattr(torch, dtype), cache_enabled=True)
+        return compute_autocast(device, dtype)
+
+    def step():  # one optimizer step over --accumulate micro-batches, gradients held in between
+        for _ in range(args.accumulate):
+            with autocast():
+                total, count = module(**data)
+            (total / count / args.accumulate).backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         optimizer.step()
         if not state:  # first step (a warm-up one unless --warmup 0): sizes are fixed from then on
@@ -140,25 +152,36 @@ def run(size: str, recipe: str, optim: str, batch: int, args, device) -> dict:
         step()
     _sync(device)
     seconds = (time.perf_counter() - start) / args.steps
-    tokens = data["input_ids"].numel()
-    patches = data["pixel_values"].shape[0] * (448 // 14) ** 2
+    tokens = data["input_ids"].numel() * args.accumulate
+    patches = data["pixel_values"].shape[0] * (448 // 14) ** 2 * args.accumulate
     flops = model_flops(model, recipe, tokens, patches)
     row = {
         "size": size,
         "recipe": recipe,
         "optim": optim,
         "batch": batch,
+        "accumulate": args.accumulate,
         "seq_len": data["input_ids"].shape[1],
         "s_per_step": round(seconds, 4),
         "tokens_per_s": round(tokens / seconds, 1),
         "mfu": round(flops / seconds / (args.peak_tflops * 1e12), 4),
-        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+        "peak_gib": round(_peak_bytes(device) / 2**30, 2),
         "state_gib": round(state["total"] / 2**30, 2),
         "state_bytes_per_param": round(state["total"] / state["trainable_params"], 3),
         "state_bytes": {k: state[k] for k in ("weights", "grads", "optimizer")},
         "trainable": state["trainable_params"],
     }
     return row  # the model goes with this frame; main() empties the CUDA cache between runs
+
+
+def _peak_bytes(device) -> int:
+    """Peak allocated GPU memory since the reset; on CPU the process's peak resident set (one run
+    per process to compare runs: it never goes down)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def state_by_arithmetic(model) -> dict:
@@ -200,7 +223,12 @@ def main() -> None:
     parser.add_argument("--answer-tokens", type=int, default=300, help="labelled tokens per sample")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument(
+        "--accumulate", type=int, default=2, help="micro-batches per optimizer step (training accumulates to 128)"
+    )
     parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", choices=["bfloat16", "float32"], help="default: bfloat16 on CUDA, float32 on CPU")
+    parser.add_argument("--autocast-cache", action="store_true", help="keep autocast's weight cache (torch's default)")
     parser.add_argument("--attn", default=None, help="default: flash_attention_2 if installed, else sdpa")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100 SXM: 989)")
     parser.add_argument("--count", action="store_true", help="no step: training state by arithmetic (meta device)")

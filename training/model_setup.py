@@ -31,6 +31,7 @@ __all__ = [
     "enable_gradient_checkpointing",
     "trainable_summary",
     "keep_trainable_in_float32",
+    "compute_autocast",
     "TrainingModule",
     "token_loss_reference",
 ]
@@ -141,6 +142,27 @@ def keep_trainable_in_float32(model) -> None:
     for param in model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
+
+
+def compute_autocast(device, dtype: str):
+    """The mixed-precision context of a forward pass: ``dtype`` compute over float32 master weights.
+
+    Autocast's weight cache is off. With it, the bf16 copy of every trainable weight lives until
+    the forward ends, on top of the float32 gradients that gradient accumulation keeps between
+    micro-batches: 2 more bytes per trainable parameter at the peak (3.8 GB for 2B full). Without
+    it each layer casts its weights when it runs, and again when checkpointing recomputes it:
+    a few milliseconds of bandwidth per step on a GPU, the same values.
+
+    >>> with compute_autocast(torch.device("cuda"), "bfloat16"):  # doctest: +SKIP
+    ...     loss_sum, tokens = module(**batch)
+    """
+    import contextlib
+
+    import torch
+
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=getattr(torch, dtype), cache_enabled=False)
 
 
 def apply_lora(model, cfg):

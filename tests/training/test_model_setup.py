@@ -16,6 +16,7 @@ needs_peft = pytest.mark.skipif(find_spec("peft") is None, reason="peft is not i
 from flowparse.training.model_setup import (  # noqa: E402
     TrainingModule,
     apply_lora,
+    compute_autocast,
     enable_gradient_checkpointing,
     freeze_parts,
     keep_trainable_in_float32,
@@ -136,3 +137,18 @@ def test_chunked_loss_equals_the_plain_loss_and_checkpointing_keeps_gradients(ti
     total2.backward()
     for name, grad in plain.items():
         assert torch.allclose(grad, dict(model.named_parameters())[name].grad, atol=1e-6), name
+
+
+def test_compute_autocast_drops_the_weight_cache_and_keeps_the_values():
+    """Without the cache each use casts the float32 weight again: same bf16 values, none kept."""
+    layer = torch.nn.Linear(64, 64)
+    x = torch.randn(4, 64)
+    with compute_autocast(torch.device("cpu"), "float32"):
+        assert not torch.is_autocast_enabled("cpu")
+    with compute_autocast(torch.device("cpu"), "bfloat16"):
+        assert torch.is_autocast_enabled("cpu") and not torch.is_autocast_cache_enabled()
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+        ours = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # torch's default: cache on
+        cached = layer(x)
+    assert ours.dtype == torch.bfloat16 and torch.equal(ours, cached)

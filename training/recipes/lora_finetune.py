@@ -264,11 +264,11 @@ class LoRAFinetuneRecipe:
         return sum(self.plan.label_counts[pos] for rank in step.all_ranks for micro in rank for _, pos in micro)
 
     def _autocast(self):
-        import torch
+        from flowparse.training.model_setup import compute_autocast
 
-        if self.deepspeed or self.cfg.dtype == "float32":
+        if self.deepspeed:  # DeepSpeed runs the model in its own precision
             return contextlib.nullcontext()
-        return torch.autocast(self.env.device.type, dtype=getattr(torch, self.cfg.dtype))
+        return compute_autocast(self.env.device, self.cfg.dtype)
 
     def train(self) -> dict:
         """Run the remaining steps; save every ``save_steps`` and at the end. Returns the summary."""
