@@ -19,6 +19,28 @@ def _split_formats(ctx: click.Context, param: click.Parameter, value: tuple[str,
     return tuple(f for v in value for f in v.split(",") if f.strip()) or ("json",)
 
 
+def _backend_options(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict:
+    """``-O cache=static -O max_new_tokens=1500`` -> {'cache': 'static', 'max_new_tokens': 1500}."""
+    options = {}
+    for item in value:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
+        options[key.strip()] = _scalar(raw.strip())
+    return options
+
+
+def _scalar(raw: str):
+    """A JSON scalar (1500, 0.5, true, null, "text") as such; anything else stays the string."""
+    import json
+
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return raw if isinstance(value, (dict, list)) else value
+
+
 def _check_pages(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from flowparse.documents import parse_page_spec
 
@@ -57,6 +79,15 @@ def _stop_on_sigterm() -> None:
     help="Detector: classical, internvl, or auto (internvl when a model is given).",
 )
 @click.option("--model", default=None, help="InternVL checkpoint (folder or hub id) for the internvl backend.")
+@click.option(
+    "-O",
+    "--option",
+    "options",
+    multiple=True,
+    callback=_backend_options,
+    metavar="KEY=VALUE",
+    help="A backend option (repeatable), e.g. -O cache=static -O max_new_tokens=1500 for internvl.",
+)
 @click.option("--pages", default=None, callback=_check_pages, help="PDF pages, e.g. 1,3-5 or 2- (default: all).")
 @click.option(
     "--dpi",
@@ -100,6 +131,7 @@ def parse_command(
     formats,
     backend,
     model,
+    options,
     pages,
     dpi,
     workers,
@@ -125,7 +157,7 @@ def parse_command(
     _stop_on_sigterm()
     try:
         summary = run_pipeline(
-            inputs, out_dir, formats=formats, backend=backend, model=model, pages=pages, dpi=dpi,
+            inputs, out_dir, formats=formats, backend=backend, model=model, options=options, pages=pages, dpi=dpi,
             workers=workers, batch_size=batch_size, resume=resume, figures=figures, globs=globs,
             manifest=manifest, progress=progress,
         )  # fmt: skip

@@ -42,6 +42,7 @@ def test_help_names_every_option():
         "-f, --format",
         "--backend",
         "--model",
+        "-O, --option",
         "--pages",
         "--dpi",
         "--workers",
@@ -110,6 +111,39 @@ def test_a_backend_that_cannot_load_exits_2(tmp_path):
         main, ["parse", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "no-such"]
     )
     assert result.exit_code == 2 and "unknown backend 'no-such'" in result.output
+
+
+def test_backend_options_reach_the_backend(tmp_path):
+    folder = F.make_mixed_folder(tmp_path / "in")
+    args = [str(folder / "a.png"), "-o", str(tmp_path / "out"), "--backend", F.FAKE]
+    width = read_png_width(folder / "a.png")
+    assert cli(*args).exit_code == 0
+    crashed = cli(*args, "-O", f"crash_on_width={width}", "--no-progress")  # an int, as JSON reads it
+    assert crashed.exit_code == 1
+    assert [r["status"] for r in read_manifest(tmp_path / "out" / MANIFEST_NAME)][-1] == "error"
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("cache", "expected KEY=VALUE"),
+        ("=static", "expected KEY=VALUE"),
+        ("no_such_option=1", "does not take these options"),
+    ],
+)
+def test_bad_backend_options_exit_2(tmp_path, option, message):
+    (tmp_path / "a.png").write_bytes(F.png_bytes(40, 30))
+    result = CliRunner().invoke(
+        main, ["parse", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "classical", "-O", option]
+    )
+    assert result.exit_code == 2 and message in result.output
+
+
+def read_png_width(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.width
 
 
 # --- killed and resumed ----------------------------------------------------------------------
