@@ -281,6 +281,19 @@ def test_edge_labels_attach_to_their_arrow(parser, label, font):
     assert G.edges[names["From"], names["Other"]]["label"] == ""
 
 
+@pytest.mark.parametrize("side, centre, beside", [("left", 193, 172), ("right", 148, 168)])
+def test_a_label_touching_its_connector_keeps_its_end_letters(parser, side, centre, beside):
+    """Graphviz sets labels hard against the line: the touching letter is part of the line's ink."""
+    img = _two_boxes(_page(), a=(100, 100, 240, 160), b=(100, 400, 240, 460))
+    cv2.line(img, (170, 160), (170, 400), (0, 0, 0), 2)  # columns 169-171
+    _head(img, (170, 400), (170, 300))
+    img = _write(img, (centre, 280), "False", size=18)
+    assert (img[268:292, beside] < 128).all(axis=1).any()  # a letter touches the line
+    G = parser.parse(img)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.edges[names["From"], names["To"]]["label"] == "False"
+
+
 @pytest.mark.parametrize(
     "fill, stroke",
     [

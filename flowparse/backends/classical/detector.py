@@ -214,7 +214,8 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
     crops = [line for b in blocks for line in b.lines]
     read = iter(reader.read(crops))
     for block in blocks:
-        parts = [t for t, conf in (next(read) for _ in block.lines) if t and conf >= 0.5]
+        parts = [_strip_line_marks(t) for t, conf in (next(read) for _ in block.lines) if conf >= 0.5]
+        parts = [t for t in parts if t]
         if not parts or not connectors:
             continue
         cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
@@ -223,6 +224,11 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
         if dist <= reach:
             c = connectors[best]
             c.label = " ".join(filter(None, [c.label, " ".join(parts)]))
+
+
+def _strip_line_marks(text: str) -> str:
+    """A label's crop can take in a piece of the connector beside it, read as ``|``, ``/`` or ``-``."""
+    return text.strip(" |/\\-_\u2014\u2013'`")
 
 
 def _polyline_distance(p: tuple[float, float], points: Sequence[tuple[float, float]]) -> float:
