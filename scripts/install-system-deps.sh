@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System tools the tests and the data engine need: Graphviz's `dot`, Node.js with the real
-# Mermaid package (tools/mermaid). Installs what is missing with apt-get when we are root,
+# Mermaid package (tools/mermaid), a C++ compiler for DeepSpeed's CPU op. Installs what is missing with apt-get when we are root,
 # otherwise says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ missing=()
 command -v dot >/dev/null || missing+=(graphviz)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# DeepSpeed compiles its CPU communication op the first time it starts (the DeepSpeed tests).
+command -v g++ >/dev/null || missing+=(g++)
 # The data engine's Mermaid renderer drives headless Chromium, and its charts want CJK and
 # hand-drawn fonts (Graphviz, PIL and Chromium find them through fontconfig). Without them
 # the Mermaid tests skip and charts fall back to the fonts there are, so they are optional.
