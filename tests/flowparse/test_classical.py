@@ -294,6 +294,18 @@ def test_a_label_touching_its_connector_keeps_its_end_letters(parser, side, cent
     assert G.edges[names["From"], names["To"]]["label"] == "False"
 
 
+def test_a_one_letter_label_against_its_connector_is_read(parser):
+    """All of a one-letter label can join the line's ink; it is found once the line is painted out."""
+    img = _two_boxes(_page(), a=(100, 100, 240, 160), b=(100, 400, 240, 460))
+    cv2.line(img, (170, 160), (170, 400), (0, 0, 0), 2)  # columns 169-171
+    _head(img, (170, 400), (170, 300))
+    img = _write(img, (177, 280), "Y", size=18)
+    assert (img[268:292, 172] < 128).all(axis=1).any()  # the letter touches the line
+    G = parser.parse(img)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.edges[names["From"], names["To"]]["label"] == "Y"
+
+
 @pytest.mark.parametrize(
     "fill, stroke",
     [

@@ -7,6 +7,7 @@ connectors traced between shapes (:mod:`.arrows`) -> labels attached to the near
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -190,6 +191,8 @@ def _add_connectors(
     boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
     solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
     connectors = trace_connectors(page, zone, lines, text_h, boxes, solid)
+    if reader is not None:
+        blocks += _letters_on_connectors(page, free, zone, blocks, connectors, text_h)
     if blocks:
         _attach_labels(connectors, blocks, reader, text_h)
     for c in sorted(connectors, key=lambda c: -c.score):
@@ -198,6 +201,35 @@ def _add_connectors(
             continue
         points = [(x / scale, y / scale) for x, y in c.points]
         add_arrow(G, u, v, label=c.label, arrow=c.arrow, score=c.score, points=points)
+
+
+def _letters_on_connectors(
+    page: Page, free: np.ndarray, zone: np.ndarray, blocks: list[TextBlock], connectors, text_h: float
+) -> list[TextBlock]:
+    """Text set so close to a connector that all of it joined the line's ink ("Y" against its line).
+
+    With the traced lines painted out (a stroke of their width along each polyline, and the ends,
+    where the heads are) and the text already found, what ink is left beside a line is letters.
+    Only ink within about a letter of a line is looked at: other text was found before.
+    """
+    if not connectors:
+        return []
+    mask, band = np.zeros_like(free), np.zeros_like(free)
+    width = int(round(2 * page.pen + 3))
+    for c in connectors:
+        points = [np.array(c.points, np.int32)]
+        cv2.polylines(mask, points, False, 255, thickness=width)
+        cv2.polylines(band, points, False, 255, thickness=width + int(2.4 * text_h))
+        for x, y in (c.points[0], c.points[-1]):
+            cv2.circle(mask, (int(x), int(y)), int(1.5 * text_h), 255, -1)
+    reach = int(round(0.6 * text_h)) + 2  # a found block's crop reaches that far (text._label_crop)
+    for block in blocks:
+        x0, y0, x1, y1 = block.box
+        cv2.rectangle(mask, (x0 - reach, y0 - 2), (x1 + reach, y1 + 2), 255, -1)
+    rest = cv2.bitwise_and(cv2.bitwise_and(free, band), cv2.bitwise_not(mask))
+    # Dashes went with the painted lines; what is left may be a letter cut narrow by the paint.
+    found = free_text_blocks(page, rest, _touching_labels(rest, zone), text_h, dash_width=page.pen + 1)
+    return [dataclasses.replace(block, beside_line=True) for block in found]
 
 
 def _touching_labels(free: np.ndarray, zone: np.ndarray) -> np.ndarray:
@@ -210,20 +242,36 @@ def _touching_labels(free: np.ndarray, zone: np.ndarray) -> np.ndarray:
 
 
 def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], reader: TextReader, text_h: float) -> None:
-    """Each text block goes to the nearest arrow within reach (about two text heights)."""
+    """Each text block goes to the nearest arrow within reach (about two text heights).
+
+    An arrow's blocks make its label in reading order. Blocks side by side on one line less than
+    a text height apart are one word the line cut (words of one label are already one block).
+    """
     crops = [line for b in blocks for line in b.lines]
     read = iter(reader.read(crops))
+    found: dict[int, list[tuple[tuple[int, int, int, int], str]]] = {}
     for block in blocks:
         parts = [_strip_line_marks(t) for t, conf in (next(read) for _ in block.lines) if conf >= 0.5]
-        parts = [t for t in parts if t]
+        # What is left of a rough, hand-drawn line once the traced one is painted out reads as a stroke.
+        parts = [t for t in parts if t and not (block.beside_line and t in _STROKE_LIKE)]
         if not parts or not connectors:
             continue
         cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
         reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
         dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
         if dist <= reach:
-            c = connectors[best]
-            c.label = " ".join(filter(None, [c.label, " ".join(parts)]))
+            found.setdefault(best, []).append((block.box, " ".join(parts)))
+    for k, pieces in found.items():
+        pieces.sort(key=lambda p: (round((p[0][1] + p[0][3]) / 2 / text_h), p[0][0]))
+        label = pieces[0][1]
+        for (prev, _), (box, text) in zip(pieces, pieces[1:]):
+            same_line = abs((prev[1] + prev[3]) - (box[1] + box[3])) / 2 < 0.5 * text_h
+            label += ("" if same_line and box[0] - prev[2] < text_h else " ") + text
+        c = connectors[k]
+        c.label = " ".join(filter(None, [c.label, label]))
+
+
+_STROKE_LIKE = frozenset("1lIi|!/\\")
 
 
 def _strip_line_marks(text: str) -> str:

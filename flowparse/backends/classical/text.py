@@ -25,6 +25,8 @@ class TextBlock:
     box: tuple[int, int, int, int]
     lines: list[np.ndarray]
     pixels: np.ndarray  # page coordinates (N x 2, x then y) of its ink, to take out of connectors
+    #: Found only once the traced connectors were painted out: it sat against a line.
+    beside_line: bool = False
 
 
 def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
@@ -93,12 +95,17 @@ def text_height(line_boxes: list[tuple[int, int, int, int]], default: float) -> 
     return float(np.median(heights)) if heights else default
 
 
-def free_text_blocks(page: Page, free: np.ndarray, touching: np.ndarray, text_h: float) -> list[TextBlock]:
+def free_text_blocks(
+    page: Page, free: np.ndarray, touching: np.ndarray, text_h: float, dash_width: float | None = None
+) -> list[TextBlock]:
     """Clusters of small ink components in ``free`` (ink outside shapes) that look like text.
 
     ``touching`` flags, per component label of ``free``, those that touch a shape: connectors
-    and arrowheads, never letters.
+    and arrowheads, never letters. Clusters no wider (or taller) than ``dash_width`` are dashes
+    of a dashed line (default: two pen widths and a bit).
     """
+    if dash_width is None:
+        dash_width = max(2 * page.pen + 2, 0.3 * text_h)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=8)
     limit = 1.8 * text_h
     small = np.zeros(n, bool)
@@ -119,7 +126,7 @@ def free_text_blocks(page: Page, free: np.ndarray, touching: np.ndarray, text_h:
         if xs.size < 8:
             continue
         x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-        thin = min(x1 - x0, y1 - y0) <= max(2 * page.pen + 2, 0.3 * text_h)
+        thin = min(x1 - x0, y1 - y0) <= dash_width
         if thin or (y1 - y0) > 4 * text_h:
             continue  # dashes of a dashed line, or not text at all
         ink_box = member[y0:y1, x0:x1]
