@@ -115,28 +115,30 @@ def free_text_blocks(
     if not small.any():
         return []
     letters = np.where(small[labels], 255, 0).astype(np.uint8)
+    other = (free > 0) & (letters == 0)  # ink that is not letters: connectors, for _label_crop
     kx, ky = max(3, int(0.7 * text_h)) | 1, max(3, int(0.35 * text_h)) | 1
     grouped = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, ky)))
     m, groups, gstats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
     blocks = []
     for j in range(1, m):
         gx, gy, gw, gh, _ = gstats[j]
-        member = (groups == j) & (letters > 0)
+        member = (groups[gy : gy + gh, gx : gx + gw] == j) & (letters[gy : gy + gh, gx : gx + gw] > 0)
         ys, xs = np.nonzero(member)
         if xs.size < 8:
             continue
+        xs, ys = xs + gx, ys + gy
         x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
         thin = min(x1 - x0, y1 - y0) <= dash_width
         if thin or (y1 - y0) > 4 * text_h:
             continue  # dashes of a dashed line, or not text at all
-        ink_box = member[y0:y1, x0:x1]
-        crops = [_label_crop(page, free, letters, _offset(b, x0, y0), text_h) for b in _line_boxes(ink_box)]
+        ink_box = member[y0 - gy : y1 - gy, x0 - gx : x1 - gx]
+        crops = [_label_crop(page, other, _offset(b, x0, y0), text_h) for b in _line_boxes(ink_box)]
         if crops:
             blocks.append(TextBlock(box=(x0, y0, x1, y1), lines=crops, pixels=np.stack([xs, ys], axis=1)))
     return blocks
 
 
-def _label_crop(page: Page, free: np.ndarray, letters: np.ndarray, box, text_h: float) -> np.ndarray:
+def _label_crop(page: Page, other: np.ndarray, box, text_h: float) -> np.ndarray:
     """The crop of one line of free text, widened by about a letter where a connector meets it.
 
     A letter that touches a connector belongs to the line's ink, not to the text block, so the
@@ -144,13 +146,12 @@ def _label_crop(page: Page, free: np.ndarray, letters: np.ndarray, box, text_h: 
     crop takes in a letter's width more and the connector is painted out of it (the straight
     stroke fitted to that ink above and below the text), so the reader sees the letter and not
     the line ("Falsel"). Lines with nothing beside them keep their tight crop: grid paper and
-    noise would only confuse the reader.
+    noise would only confuse the reader. ``other`` is the free ink that is not letters.
     """
     x0, y0, x1, y1 = box
     reach = int(round(0.6 * text_h))
-    other = (free > 0) & (letters == 0)
     left = (max(0, x0 - reach), min(x1, x0 + reach)) if other[y0:y1, max(0, x0 - reach) : x0].sum() >= 2 else None
-    right = (max(x0, x1 - reach), min(free.shape[1], x1 + reach)) if other[y0:y1, x1 : x1 + reach].sum() >= 2 else None
+    right = (max(x0, x1 - reach), min(other.shape[1], x1 + reach)) if other[y0:y1, x1 : x1 + reach].sum() >= 2 else None
     wide = (left[0] if left else x0, y0, right[1] if right else x1, y1)
     crop_box = (max(0, wide[0] - 2), max(0, y0 - 2), min(page.width, wide[2] + 2), min(page.height, y1 + 2))
     rgb = page.rgb[crop_box[1] : crop_box[3], crop_box[0] : crop_box[2]].copy()
@@ -176,11 +177,3 @@ def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Pag
     gy, gx = np.mgrid[by0:by1, bx0:bx1]
     near = np.abs((gx - cx) * vy - (gy - cy) * vx) <= page.pen / 2 + 1.5
     rgb[near & other[by0:by1, bx0:bx1]] = page.background
-
-
-def _free_crop(page: Page, box: tuple[int, int, int, int], pad: int = 4) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    x0, y0 = max(0, x0 - 2), max(0, y0 - 2)
-    x1, y1 = min(page.width, x1 + 2), min(page.height, y1 + 2)
-    bg = tuple(int(v) for v in page.background)
-    return cv2.copyMakeBorder(page.rgb[y0:y1, x0:x1], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=bg)
