@@ -19,7 +19,7 @@ from flowparse.backends.classical.arrows import Connector, shape_zones, trace_co
 from flowparse.backends.classical.ocr import TextReader, get_reader
 from flowparse.backends.classical.page import LINE_CONTRAST, Page, analyse_page
 from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, template_mask
-from flowparse.backends.classical.text import TextBlock, free_text_blocks, node_text_lines, text_height
+from flowparse.backends.classical.text import TextBlock, free_text_blocks, label_reach, node_text_lines, text_height
 from flowparse.geometry import clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph
 
@@ -222,7 +222,7 @@ def _letters_on_connectors(
         cv2.polylines(band, points, False, 255, thickness=width + int(2.4 * text_h))
         for x, y in (c.points[0], c.points[-1]):
             cv2.circle(mask, (int(x), int(y)), int(1.5 * text_h), 255, -1)
-    reach = int(round(0.6 * text_h)) + 2  # a found block's crop reaches that far (text._label_crop)
+    reach = label_reach(text_h) + 2  # as far as a found block's crop may reach, and its border
     for block in blocks:
         x0, y0, x1, y1 = block.box
         cv2.rectangle(mask, (x0 - reach, y0 - 2), (x1 + reach, y1 + 2), 255, -1)

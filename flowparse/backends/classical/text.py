@@ -15,7 +15,7 @@ import numpy as np
 from flowparse.backends.classical.page import INK_CONTRAST, Page
 from flowparse.backends.classical.shapes import Region
 
-__all__ = ["TextBlock", "node_text_lines", "free_text_blocks", "text_height"]
+__all__ = ["TextBlock", "node_text_lines", "free_text_blocks", "label_reach", "text_height"]
 
 
 @dataclass
@@ -138,6 +138,11 @@ def free_text_blocks(
     return blocks
 
 
+def label_reach(text_h: float) -> int:
+    """How far a label line's crop reaches past its letters where a connector meets it (a letter)."""
+    return int(round(0.6 * text_h))
+
+
 def _label_crop(page: Page, other: np.ndarray, box, text_h: float) -> np.ndarray:
     """The crop of one line of free text, widened by about a letter where a connector meets it.
 
@@ -149,7 +154,7 @@ def _label_crop(page: Page, other: np.ndarray, box, text_h: float) -> np.ndarray
     noise would only confuse the reader. ``other`` is the free ink that is not letters.
     """
     x0, y0, x1, y1 = box
-    reach = int(round(0.6 * text_h))
+    reach = label_reach(text_h)
     left = (max(0, x0 - reach), min(x1, x0 + reach)) if other[y0:y1, max(0, x0 - reach) : x0].sum() >= 2 else None
     right = (max(x0, x1 - reach), min(other.shape[1], x1 + reach)) if other[y0:y1, x1 : x1 + reach].sum() >= 2 else None
     wide = (left[0] if left else x0, y0, right[1] if right else x1, y1)
