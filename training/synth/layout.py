@@ -2,12 +2,18 @@
 
 Nodes go into ranks by longest path along forward arrows (loops jump back), ranks are ordered by
 the barycentre of their parents, and arrows are routed the way people draw them: straight down
-when aligned, elbows out of a decision's side corners, and loops back around the outside.
+when aligned, elbows out of a decision's side corners, and loops back around the outside. Where
+such a route would run through a shape, an A* detour in straight legs goes around it instead,
+clear of every shape and of the lines already drawn: an arrow through a shape would make the truth
+a chart no detector could be asked to read.
 Everything is laid out top-down; a left-to-right chart is the transposed layout.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -121,22 +127,138 @@ def _routes(spec, boxes, rank, shapes, rng, lr) -> dict[tuple[str, str], list[Po
     right = max(b[2] for b in boxes.values())
     left = min(b[0] for b in boxes.values())
     lanes = skips = 0
+    drawn: list[tuple[Point, Point]] = []  # legs routed so far, which a detour should not run along
     straight = rng.random() < 0.3  # some people draw diagonals instead of elbows
     for e in spec.edges:
         a, b = boxes[e.source], boxes[e.target]
         if e.back or rank[e.target] <= rank[e.source]:
             lanes += 1
-            routes[(e.source, e.target)] = _around(a, b, right + 18 * lanes)
-            continue
-        route = _down(a, b, shapes[e.source], straight)
-        others = [box for n, box in boxes.items() if n not in (e.source, e.target)]
-        if any(_crosses(route, box) for box in others):  # never through another shape: around the left
-            skips += 1
-            ay, by = (a[1] + a[3]) / 2, (b[1] + b[3]) / 2
-            lane = left - 18 * skips
-            route = [(a[0], ay), (lane, ay), (lane, by), (b[0], by)]
+            route = _around(a, b, right + 18 * lanes)
+        else:
+            route = _down(a, b, shapes[e.source], straight)
+            if _blocked(route, boxes.values()):  # the usual detour: around the left
+                skips += 1
+                ay, by = (a[1] + a[3]) / 2, (b[1] + b[3]) / 2
+                lane = left - 18 * skips
+                route = [(a[0], ay), (lane, ay), (lane, by), (b[0], by)]
+        if _blocked(route, boxes.values()):  # never through a shape, its own ends included
+            route = _detour(a, b, list(boxes.values()), drawn)
         routes[(e.source, e.target)] = route
+        drawn += zip(route, route[1:])
     return routes
+
+
+def _blocked(route: list[Point], boxes) -> bool:
+    return any(_crosses(route, box) for box in boxes)
+
+
+_PAD = 12.0  # how far a detour keeps clear of every shape
+_BEND = 40.0  # what a corner costs a detour, in pixels of length: people draw few corners
+_SIDES = ((0, 1), (0, -1), (1, 0), (-1, 0))  # the ways out of a box: down, up, right, left
+
+
+def _detour(a, b, boxes: list, drawn: list[tuple[Point, Point]]) -> list[Point]:
+    """The shortest route, with the fewest corners, from a side of box ``a`` to a side of ``b``.
+
+    Legs are horizontal and vertical, keep ``_PAD`` clear of every shape and pay to run along a
+    leg already ``drawn`` (two arrows on one line could not be told apart): A* over the grid of
+    lines just outside the shapes, which always has a way around the outside. Used where the
+    routes people usually draw would pass through a shape.
+    """
+    walls = [(x1 - _PAD + 1, y1 - _PAD + 1, x2 + _PAD - 1, y2 + _PAD - 1) for x1, y1, x2, y2 in boxes]
+    starts, ends = _ports(a, walls), _ports(b, walls)
+    stubs = [stub for _, stub, _ in starts + ends]
+    xs = sorted({v for x1, _, x2, _ in boxes for v in (x1 - _PAD, x2 + _PAD)} | {x for x, _ in stubs})
+    ys = sorted({v for _, y1, _, y2 in boxes for v in (y1 - _PAD, y2 + _PAD)} | {y for _, y in stubs})
+    lines = {(0, 1): ys, (0, -1): ys, (1, 0): xs, (-1, 0): xs}
+    entry = {stub: (port, (-d[0], -d[1])) for port, stub, d in ends}
+
+    def guess(p: Point) -> float:  # never more than what is left: keeps A* exact
+        return min(abs(p[0] - s[0]) + abs(p[1] - s[1]) for s in entry)
+
+    came: dict = {(stub, d): (None, _PAD + _shared(port, stub, drawn)) for port, stub, d in starts}
+    first = {(stub, d): port for port, stub, d in starts}
+    tie = itertools.count()  # heap entries never compare their states
+    frontier = [(guess(stub) + came[(stub, d)][1], next(tie), (stub, d), None) for _, stub, d in starts]
+    done = set()
+    while frontier:
+        _, _, state, last = heapq.heappop(frontier)
+        if last is not None:  # the leg into the target, priced in: nothing cheaper is left
+            path = []
+            while state is not None:
+                path.append(state[0])
+                start, state = state, came[state][0]
+            return _straightened([first[start], *reversed(path), last])
+        if state in done:
+            continue
+        done.add(state)
+        (point, d), cost = state, came[state][1]
+        if point in entry:
+            port, inward = entry[point]
+            last_leg = _PAD + _BEND * (d != inward) + _shared(point, port, drawn)
+            heapq.heappush(frontier, (cost + last_leg, next(tie), state, port))
+        for turn in _SIDES:
+            nxt = _step(point, turn, lines[turn])
+            if nxt is None or (nxt, turn) in done or not _clear(point, nxt, walls):
+                continue
+            new = cost + abs(nxt[0] - point[0]) + abs(nxt[1] - point[1]) + _BEND * (turn != d)
+            new += _shared(point, nxt, drawn)
+            if (nxt, turn) not in came or came[(nxt, turn)][1] > new:
+                came[(nxt, turn)] = (state, new)
+                heapq.heappush(frontier, (new + guess(nxt), next(tie), (nxt, turn), None))
+    return [_ports(a, [])[0][0], _ports(b, [])[1][0]]  # not reached: the outside ring is always free
+
+
+def _ports(box, walls) -> list[tuple[Point, Point, tuple[int, int]]]:
+    """``(port, stub, way out)`` for the middle of each side whose stub, ``_PAD`` out, is free."""
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    ports = []
+    for d in _SIDES:
+        port = (cx + d[0] * (x2 - x1) / 2, cy + d[1] * (y2 - y1) / 2)
+        stub = (port[0] + d[0] * _PAD, port[1] + d[1] * _PAD)
+        if not any(w[0] < stub[0] < w[2] and w[1] < stub[1] < w[3] for w in walls):
+            ports.append((port, stub, d))
+    return ports
+
+
+def _step(point: Point, d: tuple[int, int], line: list[float]) -> Point | None:
+    """The next grid point from ``point`` the way ``d`` goes, or None at the edge of the grid."""
+    here = point[0] if d[0] else point[1]
+    i = bisect.bisect_right(line, here) if (d[0] or d[1]) > 0 else bisect.bisect_left(line, here) - 1
+    if not 0 <= i < len(line):
+        return None
+    return (line[i], point[1]) if d[0] else (point[0], line[i])
+
+
+def _shared(p: Point, q: Point, drawn: list[tuple[Point, Point]]) -> float:
+    """What running the leg ``p``-``q`` along legs already drawn costs: a corner's worth and thrice
+    the shared length for each (crossing one is free: charts cross lines all the time)."""
+    axis = 0 if p[1] == q[1] else 1  # 0: a horizontal leg, along x
+    lo, hi, at = min(p[axis], q[axis]), max(p[axis], q[axis]), p[1 - axis]
+    cost = 0.0
+    for r, s in drawn:
+        if abs(r[1 - axis] - at) < 6 and abs(s[1 - axis] - at) < 6:
+            shared = min(hi, max(r[axis], s[axis])) - max(lo, min(r[axis], s[axis]))
+            if shared > 0:
+                cost += _BEND + 3 * shared
+    return cost
+
+
+def _clear(p: Point, q: Point, walls) -> bool:
+    """Whether the horizontal or vertical leg ``p``-``q`` stays out of every wall."""
+    lo_x, hi_x, lo_y, hi_y = min(p[0], q[0]), max(p[0], q[0]), min(p[1], q[1]), max(p[1], q[1])
+    return not any(lo_x < w[2] and hi_x > w[0] and lo_y < w[3] and hi_y > w[1] for w in walls)
+
+
+def _straightened(route: list[Point]) -> list[Point]:
+    """``route`` without the points in the middle of a straight leg."""
+    keep = [route[0]]
+    for p, q in zip(route[1:], route[2:]):
+        a = keep[-1]
+        if not ((a[0] == p[0] == q[0]) or (a[1] == p[1] == q[1])):
+            keep.append(p)
+    return keep + [route[-1]]
 
 
 def _crosses(route: list[Point], box) -> bool:

@@ -191,9 +191,10 @@ def render_pil(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, nx.DiG
         x1, y1, x2, y2 = lay.boxes[node.id]
         boxes[node.id] = _draw_node(draw, node, (x1, y1 + top, x2, y2 + top), style, font, rng)
     points = {}
+    taken = [(b[0] - 3, b[1] - 3, b[2] + 3, b[3] + 3) for b in boxes.values()]  # where a label may not go
     for edge in spec.edges:
         route = [(x, y + top) for x, y in lay.routes[(edge.source, edge.target)]]
-        points[(edge.source, edge.target)] = _draw_edge(draw, edge, route, style, font, rng)
+        points[(edge.source, edge.target)] = _draw_edge(draw, edge, route, style, font, rng, taken)
     if style["notes"]:
         _draw_notes(draw, spec, boxes, (width, height), style, font, rng)
     image = canvas.reduce(S)
@@ -250,7 +251,7 @@ def _draw_node(draw, node, box, style: dict, font, rng: random.Random):
     return (min(xs) - half, min(ys) - half, max(xs) + half, max(ys) + half)
 
 
-def _draw_edge(draw, edge, route: list[Point], style: dict, font, rng: random.Random) -> list[Point]:
+def _draw_edge(draw, edge, route: list[Point], style: dict, font, rng: random.Random, taken: list) -> list[Point]:
     line = _wobble(route, style["wobble"] * 0.6, rng)
     pen = max(1, round(style["pen"] * _SUPERSAMPLE * 0.8))
     draw.line(_scaled(line), fill=style["ink"], width=pen, joint="curve")
@@ -259,11 +260,32 @@ def _draw_edge(draw, edge, route: list[Point], style: dict, font, rng: random.Ra
     if edge.arrow == "both":
         _head(draw, route[1], route[0], style)
     if edge.label:
-        (ax, ay), (bx, by) = route[0], route[1]
-        t = min(0.5, 28 / max(math.hypot(bx - ax, by - ay), 1))
-        x, y = ax + (bx - ax) * t + 6, ay + (by - ay) * t - 4
-        draw.text((x * _SUPERSAMPLE, y * _SUPERSAMPLE), edge.label, fill=style["ink"], font=font, anchor="lb")
+        (x, y), anchor, box = _label_spot(draw, edge.label, route, font, taken)
+        draw.text((x * _SUPERSAMPLE, y * _SUPERSAMPLE), edge.label, fill=style["ink"], font=font, anchor=anchor)
+        taken.append(box)
     return route
+
+
+def _label_spot(draw, label: str, route: list[Point], font, taken: list):
+    """Where an edge label goes: beside its arrow near the start, on the first spot (first leg,
+    then the next; nearer or further along; either side) that covers no shape and no other label."""
+    spots = []
+    for (ax, ay), (bx, by) in list(zip(route, route[1:]))[:3]:
+        length = max(math.hypot(bx - ax, by - ay), 1)
+        upright = abs(by - ay) > abs(bx - ax)
+        sides = ((((6, -4), "lb"), ((-6, -4), "rb"), ((6, 0), "lm"), ((-6, 0), "rm")) if upright
+                 else (((6, -4), "lb"), ((6, 4), "lt")))
+        for along in (28, 14, 48):
+            t = min(0.5, along / length)
+            for (dx, dy), anchor in sides:
+                x, y = ax + (bx - ax) * t + dx, ay + (by - ay) * t + dy
+                left, top, right, bottom = draw.textbbox((x * _SUPERSAMPLE, y * _SUPERSAMPLE), label, font=font,
+                                                         anchor=anchor)
+                box = (left / _SUPERSAMPLE, top / _SUPERSAMPLE, right / _SUPERSAMPLE, bottom / _SUPERSAMPLE)
+                if not any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in taken):
+                    return (x, y), anchor, box
+                spots.append(((x, y), anchor, box))
+    return spots[0]  # nowhere free: where it always went
 
 
 def _head(draw, tail: Point, tip: Point, style: dict) -> None:
