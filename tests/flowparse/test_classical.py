@@ -353,6 +353,30 @@ def test_pale_fill_keeps_its_shape_where_lines_touch_it():
     assert shape == "rectangle" and box_iou(bbox, (60, 110, 241, 181)) > 0.95
 
 
+def test_hand_drawn_boxes_are_boxes_not_cylinders():
+    # A wobbly pen rounds a box's corners and bows its sides, which made the interior match a
+    # shallow cylinder's body a little better than a box: 31 of these 60 were cylinders once.
+    # A cylinder's bottom is an arc that sits clearly lower in the middle than at its ends.
+    import random
+
+    from flowparse.training.synth.pil_render import _wobble, shape_outlines
+
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    names = []
+    for seed in range(60):
+        rng = random.Random(seed)
+        img = Image.new("RGB", (800, 400), "white")
+        draw = ImageDraw.Draw(img)
+        for stroke in shape_outlines("rectangle", (100, 70, 280, 110)):  # drawn at 2x, reduced
+            draw.line([(2 * x, 2 * y) for x, y in _wobble(stroke, 1.4, rng)], fill=(0, 0, 0), width=3, joint="curve")
+        found = find_shapes(analyse_page(np.asarray(img.reduce(2))[:, :, ::-1].copy()))
+        names += [r.shape for r in found]
+    assert len(names) >= 55
+    assert names.count("cylinder") < 15, names
+
+
 @pytest.mark.parametrize("radius, shape", [(0, "rectangle"), (5, "rounded_rectangle"), (10, "rounded_rectangle")])
 def test_small_corner_radius_is_a_rounded_rectangle(radius, shape):
     # Mermaid rounds its boxes by 5 px only, too little for the templates on the coarse grid

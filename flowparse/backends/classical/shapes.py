@@ -399,7 +399,10 @@ def classify_mask(mask: np.ndarray, *, hollow: bool = True, pen: float = 1.0) ->
     h, w = mask.shape
     grid = (cv2.resize(mask, (GRID, GRID), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8)
     best, best_score, best_fit = "other", -1.0, 0.0
+    arc_below = _bottom_arc(mask) >= 0.02  # in px: a pixel or more below, for shapes up to 50 px tall
     for name, template in _templates(w, h):
+        if name == "cylinder" and not arc_below:
+            continue
         inter = np.count_nonzero(grid & template)
         fit = inter / max(1, np.count_nonzero(grid | template))
         score = fit - _PENALTY.get(name, 0.01)
@@ -410,6 +413,28 @@ def classify_mask(mask: np.ndarray, *, hollow: bool = True, pen: float = 1.0) ->
     if best_fit < 0.75:
         best = "other"
     return best, float(best_fit)
+
+
+def _bottom_arc(mask: np.ndarray) -> float:
+    """How far the middle of the bottom edge sits below its ends, as a share of the height.
+
+    A cylinder's bottom is an arc; a hand-drawn box's bottom only wobbles, and with its corners
+    rounded by the pen a box otherwise matches a shallow cylinder a little better than a box.
+
+    >>> box = np.full((30, 90), 255, np.uint8); _bottom_arc(box)
+    0.0
+    >>> drum = box.copy(); drum[27:, :20] = drum[27:, 70:] = 0; round(_bottom_arc(drum), 2)
+    0.1
+    """
+    h, w = mask.shape
+    has_ink = mask.max(axis=0) > 0
+    bottom = h - 1 - np.argmax(mask[::-1] > 0, axis=0)
+    ends = np.r_[int(0.04 * w) : int(0.12 * w), int(0.88 * w) : int(0.96 * w)]
+    middle = np.arange(int(0.4 * w), int(0.6 * w))
+    ends, middle = ends[has_ink[ends]], middle[has_ink[middle]]
+    if not len(ends) or not len(middle):
+        return 0.0
+    return float(np.median(bottom[middle]) - np.median(bottom[ends])) / h
 
 
 _TEMPLATE_CACHE: dict[tuple[int, int], list] = {}
