@@ -353,6 +353,34 @@ def test_pale_fill_keeps_its_shape_where_lines_touch_it():
     assert shape == "rectangle" and box_iou(bbox, (60, 110, 241, 181)) > 0.95
 
 
+@pytest.mark.parametrize("fill", [(255, 255, 255), (205, 250, 255)])
+def test_subroutine_text_is_read_between_its_side_bars(parser, fill):
+    # The bars' lines are not letters: once this read "Call vlidate()" and "|all vlidate()".
+    img = _page(500, 300)
+    x1, y1, x2, y2 = 120, 100, 380, 170
+    cv2.rectangle(img, (x1, y1), (x2, y2), fill, -1)
+    cv2.rectangle(img, (x1, y1), (x2, y2), (30, 30, 120), 2)
+    for x in (x1 + 12, x2 - 12):
+        cv2.line(img, (x, y1), (x, y2), (30, 30, 120), 2)
+    img = _write(img, (250, 135), "Call validate()", colour=(30, 30, 120))
+    ((shape, text, bbox),) = [(d["shape"], d["text"], d["bbox"]) for _, d in parser.parse(img).nodes(data=True)]
+    assert (shape, text) == ("subroutine", "Call validate()")
+    assert box_iou(bbox, (x1, y1, x2 + 1, y2 + 1)) > 0.95  # the bars are part of the shape
+
+
+def test_parts_sharing_a_two_pixel_stroke_touch():
+    # A subroutine's bar line two pixels wide: the body's mask covers one pixel of it, the bar's
+    # the other. They share the stroke all the same (once they did not, and the bar stayed apart).
+    from flowparse.backends.classical.shapes import Region, _contact, _intersection
+
+    body = Region(x=0, y=0, mask=np.full((40, 100), 255, np.uint8), hollow=True)
+    bar = Region(x=100, y=0, mask=np.full((40, 10), 255, np.uint8), hollow=True)
+    assert _intersection(body, bar) == 0
+    assert _contact(body, bar) == 40 == _contact(bar, body)
+    apart = Region(x=102, y=0, mask=np.full((40, 10), 255, np.uint8), hollow=True)
+    assert _contact(body, apart) == 0
+
+
 def test_hand_drawn_boxes_are_boxes_not_cylinders():
     # A wobbly pen rounds a box's corners and bows its sides, which made the interior match a
     # shallow cylinder's body a little better than a box: 31 of these 60 were cylinders once.

@@ -316,6 +316,22 @@ def _intersection(a: Region, b: Region) -> int:
     return int(np.count_nonzero((ma > 0) & (mb > 0)))
 
 
+def _contact(a: Region, b: Region) -> int:
+    """Pixels of ``b`` within one pixel of ``a``: how long a stroke the two share, also where the
+    stroke is two pixels wide and each side's body took one of them."""
+    x0, y0 = max(a.x, b.x) - 1, max(a.y, b.y) - 1
+    x1, y1 = min(a.x + a.w, b.x + b.w) + 1, min(a.y + a.h, b.y + b.h) + 1
+    if x1 <= x0 or y1 <= y0:
+        return 0
+    window = np.zeros((2, y1 - y0, x1 - x0), np.uint8)
+    for k, r in enumerate((a, b)):
+        u0, v0, u1, v1 = max(x0, r.x), max(y0, r.y), min(x1, r.x + r.w), min(y1, r.y + r.h)
+        if u1 > u0 and v1 > v0:
+            window[k, v0 - y0 : v1 - y0, u0 - x0 : u1 - x0] = r.mask[v0 - r.y : v1 - r.y, u0 - r.x : u1 - r.x]
+    near_a = cv2.dilate(window[0], np.ones((3, 3), np.uint8))
+    return int(np.count_nonzero((near_a > 0) & (window[1] > 0)))
+
+
 def _iou(a: Region, b: Region) -> float:
     inter = _intersection(a, b)
     return inter / max(1, a.area + b.area - inter) if inter else 0.0
@@ -375,12 +391,24 @@ def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
                     outer.parts = ["outer", "inner"]
                     outer.inner = inner
                 dropped.add(j)
-            elif inner.area < 4 * MIN_AREA:
+            elif inner.area < 4 * MIN_AREA and not _part_of_another(inner, outer, regions, pen):
                 dropped.add(j)  # a letter's hole, or a speck drawn inside the shape
         big = [j for j in inside if j not in dropped]
         if big:
             dropped.add(i)  # a frame, a cluster box or page fenced in by connectors: not a node
     return [r for k, r in enumerate(regions) if k not in dropped]
+
+
+def _part_of_another(inner: Region, outer: Region, regions: list[Region], pen: float) -> bool:
+    """Whether a small region is a side bar or a lid of a big one that ``outer`` does not hold: a
+    subroutine's side bar, which page fenced in by connectors can enclose, is not a letter hole."""
+    return any(
+        (_is_side_bar(inner, r, pen) or _is_lid(inner, r, pen))
+        and not _contains(outer, r)
+        and _contact(inner, r) >= 4 * max(1.0, pen)
+        for r in regions
+        if r is not inner and r is not outer and r.area >= 4 * MIN_AREA
+    )
 
 
 # --- naming shapes by their best template -------------------------------------------------------
@@ -531,15 +559,12 @@ def _join_parts(regions: list[Region], pen: float) -> list[Region]:
             out.append(_union(region, regions[lid], "cylinder", [region, regions[lid]]))
             merged |= {i, lid}
         elif len(bars) >= 2:
-            out.append(
-                _union(
-                    region,
-                    regions[bars[0]],
-                    "subroutine",
-                    [region] + [regions[j] for j in bars],
-                    more=[regions[j] for j in bars[1:]],
-                )
+            joined = _union(
+                region, regions[bars[0]], "subroutine", [region] + [regions[j] for j in bars],
+                more=[regions[j] for j in bars[1:]],
             )
+            joined.inner = region  # the text is between the bars, whose lines must not read as "|"
+            out.append(joined)
             merged |= {i, *bars}
     rest = [r for k, r in enumerate(regions) if k not in merged]
     return out + _drop_fenced(rest, pen)
@@ -572,7 +597,7 @@ def _touching_pairs(regions: list[Region], pen: float) -> list[tuple[int, int]]:
     pairs = []
     for i in range(len(regions)):
         for j in range(i + 1, len(regions)):
-            if _intersection(regions[i], regions[j]) >= 4 * max(1.0, pen):
+            if _contact(regions[i], regions[j]) >= 4 * max(1.0, pen):
                 pairs.append((i, j))
     return pairs
 
