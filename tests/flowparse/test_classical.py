@@ -381,6 +381,17 @@ def test_parts_sharing_a_two_pixel_stroke_touch():
     assert _contact(body, apart) == 0
 
 
+def test_a_lid_is_flat():
+    # Page fenced in by connectors above a tall fenced region once joined it as a "cylinder".
+    from flowparse.backends.classical.shapes import Region, _is_lid
+
+    body = Region(x=0, y=40, mask=np.full((200, 100), 255, np.uint8), hollow=True)
+    lid = Region(x=0, y=20, mask=np.full((24, 100), 255, np.uint8), hollow=True)
+    fenced = Region(x=0, y=-8, mask=np.full((50, 100), 255, np.uint8), hollow=True)
+    assert _is_lid(lid, body, pen=1.0)
+    assert not _is_lid(fenced, body, pen=1.0)
+
+
 def test_hand_drawn_boxes_are_boxes_not_cylinders():
     # A wobbly pen rounds a box's corners and bows its sides, which made the interior match a
     # shallow cylinder's body a little better than a box: 31 of these 60 were cylinders once.
