@@ -381,6 +381,26 @@ def test_parts_sharing_a_two_pixel_stroke_touch():
     assert _contact(body, apart) == 0
 
 
+def test_empty_page_boxed_in_by_crossing_connectors_is_not_a_node(parser):
+    # Two loops whose paths cross the straight arrow and each other box in empty page; those
+    # boxes' sides run on past their corners as lines, which a drawn shape's never do.
+    img = _page(600, 500)
+    for box, name in (((200, 30, 400, 90), "Start"), ((200, 400, 400, 460), "Done")):
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    cv2.line(img, (300, 90), (300, 388), (0, 0, 0), 2)
+    _head(img, (300, 400), (300, 300))
+    for path in (
+        [(400, 430), (480, 430), (480, 180), (120, 180), (120, 60), (188, 60)],
+        [(400, 60), (520, 60), (520, 300), (160, 300), (160, 430), (188, 430)],
+    ):
+        cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2)
+        _head(img, (200, path[-1][1]), path[-2])
+    texts = [d["text"] for _, d in parser.parse(img).nodes(data=True)]
+    assert {"Start", "Done"} <= set(texts)
+    assert "" not in texts, texts  # once two empty "shapes", a rectangle and a document
+
+
 def test_a_lid_is_flat():
     # Page fenced in by connectors above a tall fenced region once joined it as a "cylinder".
     from flowparse.backends.classical.shapes import Region, _is_lid

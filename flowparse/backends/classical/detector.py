@@ -18,7 +18,7 @@ import numpy as np
 from flowparse.backends.classical.arrows import Connector, shape_zones, trace_connectors
 from flowparse.backends.classical.ocr import TextReader, get_reader
 from flowparse.backends.classical.page import LINE_CONTRAST, Page, analyse_page
-from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, template_mask
+from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, sides_run_on, template_mask
 from flowparse.backends.classical.text import TextBlock, free_text_blocks, label_reach, node_text_lines, text_height
 from flowparse.geometry import clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph
@@ -58,6 +58,8 @@ def detect(
     chartness = _page_chartness(page)
     kept = []
     for region, text in zip(regions, texts):
+        if not text.strip() and region.hollow and sides_run_on(page, region):
+            continue  # empty page boxed in by connectors that cross: no shape was drawn there
         score = _node_score(region) * _flatness(page, region) * chartness
         if score < min_score:
             continue

@@ -16,7 +16,7 @@ import numpy as np
 
 from flowparse.backends.classical.page import Page
 
-__all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate"]
+__all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate", "sides_run_on"]
 
 #: Side of the square grid regions are compared with templates on.
 GRID = 48
@@ -143,6 +143,41 @@ def _crossed_by_a_line(page: Page, region: Region) -> bool:
     left = page.ink[y1:y2, max(0, x1 - gap) : x1]
     right = page.ink[y1:y2, x2 : min(W, x2 + gap)]
     return bool((above.any() and below.any()) or (left.any() and right.any()))
+
+
+def sides_run_on(page: Page, region: Region) -> bool:
+    """Whether a side of the region's box goes on as a line past a corner: page boxed in by
+    crossing connectors, not a drawn shape (a shape's outline turns at its corners).
+
+    >>> from flowparse.backends.classical.page import analyse_page
+    >>> img = np.full((200, 300, 3), 255, np.uint8)
+    >>> _ = cv2.rectangle(img, (100, 60), (200, 140), (0, 0, 0), 2)
+    >>> page = analyse_page(img); [sides_run_on(page, r) for r in find_shapes(page)]
+    [False]
+    >>> _ = cv2.line(img, (20, 60), (100, 60), (0, 0, 0), 2)   # the top side, drawn on to the left
+    >>> page = analyse_page(img); [sides_run_on(page, r) for r in find_shapes(page)]
+    [True]
+    """
+    x1, y1, x2, y2 = region.bbox
+    g = int(round(page.pen)) + 2  # the outline's own rows or columns, inside the box
+    gap, reach = g + 1, max(12, 5 * g)
+    H, W = page.ink.shape
+    ink = page.ink > 0
+
+    def full(band: np.ndarray, axis: int) -> bool:  # ink all along the band
+        return band.size > 0 and band.shape[axis] >= reach - gap and float(np.mean(band.any(axis=1 - axis))) >= 0.9
+
+    beyond = (
+        [ink[y:y + g, max(0, x1 - reach):max(0, x1 - gap)] for y in (y1, y2 - g)]
+        + [ink[y:y + g, min(W, x2 + gap):min(W, x2 + reach)] for y in (y1, y2 - g)]
+    )
+    if any(full(band, 1) for band in beyond):
+        return True
+    beyond = (
+        [ink[max(0, y1 - reach):max(0, y1 - gap), x:x + g] for x in (x1, x2 - g)]
+        + [ink[min(H, y2 + gap):min(H, y2 + reach), x:x + g] for x in (x1, x2 - g)]
+    )
+    return any(full(band, 0) for band in beyond)
 
 
 def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
