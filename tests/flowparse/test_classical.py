@@ -396,9 +396,30 @@ def test_empty_page_boxed_in_by_crossing_connectors_is_not_a_node(parser):
     ):
         cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2)
         _head(img, (200, path[-1][1]), path[-2])
-    texts = [d["text"] for _, d in parser.parse(img).nodes(data=True)]
+    G = parser.parse(img)
+    texts = [d["text"] for _, d in G.nodes(data=True)]
     assert {"Start", "Done"} <= set(texts)
     assert "" not in texts, texts  # once two empty "shapes", a rectangle and a document
+    # the three arrows are one piece of ink that meets each box at three places: taken apart
+    # at the crossings, the loop back is found too (once only Start -> Done was)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.has_edge(names["Start"], names["Done"]) and G.has_edge(names["Done"], names["Start"])
+
+
+def test_arrows_that_cross_are_both_found(parser):
+    # Two elbow arrows cross once: one piece of ink with two tails and two heads (once: no edge)
+    img = _page(600, 520)
+    boxes = {"Alpha": (90, 40, 210, 100), "Beta": (390, 40, 510, 100), "Gamma": (150, 420, 270, 480),
+             "Delta": (330, 420, 450, 480)}
+    for name, box in boxes.items():
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    for path in ([(150, 100), (150, 250), (390, 250), (390, 408)], [(450, 100), (450, 200), (210, 200), (210, 408)]):
+        cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2)
+        _head(img, (path[-1][0], 420), path[-2])
+    G = parser.parse(img)
+    edges = {(G.nodes[u]["text"], G.nodes[v]["text"], d["arrow"]) for u, v, d in G.edges(data=True)}
+    assert edges == {("Alpha", "Delta", "normal"), ("Beta", "Gamma", "normal")}
 
 
 def test_a_lid_is_flat():

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from flowparse.backends.classical.crossings import split_crossings
 from flowparse.backends.classical.page import Page
 
 __all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATIO"]
@@ -33,6 +34,9 @@ class Contact:
     head: bool = False
     head_ratio: float = 1.0
     gap: bool = False
+    #: the separate places it touches the shape, where there are several (lines that cross can
+    #: meet one shape twice); ``point`` is their mean
+    places: list[Contact] = field(default_factory=list)
 
 
 @dataclass
@@ -79,14 +83,15 @@ def trace_connectors(
     free = lines if free is None else free
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     thickness = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
-    contacts = _contacts(zone, labels, n)
+    contacts = _contacts(zone, labels, n, apart=max(8.0, 4 * page.pen))
     pieces = _pieces(labels, stats, n, contacts)
     gap = max(2.5 * text_h, 6 * page.pen, 12.0)
     chains = _chain(pieces, boxes, gap)
     radius = max(10.0, 1.3 * text_h, 4 * page.pen)  # about an arrowhead's length, with room
     out: list[Connector] = []
     for members, chain_contacts, gaps in chains:
-        for c in chain_contacts:
+        places = [p for whole in chain_contacts for p in whole.places]
+        for c in chain_contacts + places:
             # On a short connector the far band must not reach the head at the other end.
             span = max((math.dist(c.point, o.point) for o in chain_contacts if o is not c), default=4 * radius)
             _mark_head(c, labels, thickness, free, members, max(6.0, min(radius, 0.4 * span)), page.pen)
@@ -94,8 +99,9 @@ def trace_connectors(
     return out
 
 
-def _contacts(zone: np.ndarray, labels: np.ndarray, n: int) -> dict[int, list[Contact]]:
-    """Per line piece, the shapes it touches and the mean point of contact with each."""
+def _contacts(zone: np.ndarray, labels: np.ndarray, n: int, apart: float) -> dict[int, list[Contact]]:
+    """Per line piece, the shapes it touches and the mean point of contact with each (and the
+    separate places, more than ``apart`` from each other, where there are several)."""
     near = cv2.dilate(zone.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
     ring = (near > 0) & (zone == 0) & (labels > 0)
     ys, xs = np.nonzero(ring)
@@ -106,8 +112,23 @@ def _contacts(zone: np.ndarray, labels: np.ndarray, n: int) -> dict[int, list[Co
     for key in np.unique(keys):
         sel = keys == key
         piece, node = int(key // 100_000), int(key % 100_000) - 1
-        found.setdefault(piece, []).append(Contact(node, (float(xs[sel].mean()), float(ys[sel].mean()))))
+        places = _places(xs[sel], ys[sel], apart)
+        contact = Contact(node, (float(xs[sel].mean()), float(ys[sel].mean())))
+        contact.places = [Contact(node, p) for p in places] if len(places) > 1 else []
+        found.setdefault(piece, []).append(contact)
     return found
+
+
+def _places(xs: np.ndarray, ys: np.ndarray, apart: float) -> list[tuple[float, float]]:
+    """Mean points of the groups of (xs, ys) more than ``apart`` from each other."""
+    if max(int(xs.max() - xs.min()), int(ys.max() - ys.min())) <= apart:
+        return [(float(xs.mean()), float(ys.mean()))]  # the usual case: one place
+    x0, y0, reach = int(xs.min()), int(ys.min()), int(apart)
+    canvas = np.zeros((int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1), np.uint8)
+    canvas[ys - y0, xs - x0] = 255
+    _, groups = cv2.connectedComponents(cv2.dilate(canvas, np.ones((reach, reach), np.uint8)), connectivity=8)
+    ids = groups[ys - y0, xs - x0]
+    return [(float(xs[ids == g].mean()), float(ys[ids == g].mean())) for g in np.unique(ids)]
 
 
 @dataclass
@@ -243,27 +264,61 @@ def _spread(values: np.ndarray) -> float:
 
 
 def _connect(
-    contacts: list[Contact], members: list[int], labels: np.ndarray, stats: np.ndarray, gaps: int, pen: float
+    contacts: list[Contact],
+    members: list[int],
+    labels: np.ndarray,
+    stats: np.ndarray,
+    gaps: int,
+    pen: float,
+    crossed: bool = False,
 ) -> list[Connector]:
-    """Edges of one chain: two shapes make one arrow; fans are split by where the heads are."""
+    """Edges of one chain: two shapes make one arrow; fans are split by where the heads are;
+    lines that cross are taken apart first (``crossed``: this is one of them already)."""
     by_node: dict[int, Contact] = {}
     for c in contacts:
         old = by_node.get(c.node)
         if old is None or (old.gap and not c.gap) or (c.head and not old.head):
             by_node[c.node] = c
     ends = list(by_node.values())
+    heads = [c for c in ends if c.head]
+    tails = [c for c in ends if not c.head]
+    places = [p for c in contacts for p in (c.places or [c])]
+    # two heads and two tails on one piece, or a shape met at two places: lines that cross?
+    tangled = (len(heads) >= 2 and len(tails) >= 2) or len(places) > len(contacts)
+    if tangled and not crossed and len(members) == 1:
+        uncrossed = _uncross(places, members, labels, stats, gaps, pen)
+        if uncrossed:
+            return uncrossed
     if len(ends) < 2:
         return []
     base = 0.92 * (0.85**gaps)
     if len(ends) == 2:
         return [_arrow(ends[0], ends[1], members, labels, stats, base, pen)]
-    heads = [c for c in ends if c.head]
-    tails = [c for c in ends if not c.head]
     if len(tails) == 1 and heads:
         return [_arrow(tails[0], h, members, labels, stats, base * 0.8, pen) for h in heads]
     if len(heads) == 1 and tails:
         return [_arrow(t, heads[0], members, labels, stats, base * 0.8, pen) for t in tails]
-    return []  # crossing lines or a bus: too ambiguous to guess
+    return []  # a bus, or crossings the skeleton could not take apart: too ambiguous to guess
+
+
+def _uncross(
+    contacts: list[Contact], members: list[int], labels: np.ndarray, stats: np.ndarray, gaps: int, pen: float
+) -> list[Connector]:
+    """The arrows of a piece of line ink that is lines crossing: each line's ends, connected."""
+    x, y, w, h, _ = stats[members[0]]
+    mask = np.where(labels[y : y + h, x : x + w] == members[0], 255, 0).astype(np.uint8)
+    ids = split_crossings(mask, [(c.point[0] - x, c.point[1] - y) for c in contacts], pen)
+    if ids is None or len(set(ids) - {None}) < 2:
+        return []  # one line after all: no crossing here
+    lines: dict[int, list[Contact]] = {}
+    for line, c in zip(ids, contacts):
+        if line is not None:
+            lines.setdefault(line, []).append(c)
+    # one guess more than a plain line: the score says so (as a gap in the line would)
+    arrows = [a for line in lines.values() for a in _connect(line, members, labels, stats, gaps + 1, pen, True)]
+    if len(arrows) < 2 or any(a.arrow == "none" for a in arrows):
+        return []  # lines without a head: lines merging at a slant were split wrong, not crossings
+    return arrows
 
 
 def _arrow(
