@@ -160,7 +160,7 @@ def test_two_deepspeed_processes_match_one_plain_process(tiny_internvl, tiny_cha
     _run(tiny_internvl, meta, tmp_path / "one", "max_steps=2", "save_steps=2", "global_batch_size=4")
     command = [sys.executable, "-m", *_launcher(launcher), "flowparse.training.cli", str(TINY)]
     command += [*args, *ACCUMULATE[::2], "deepspeed=zero2", f"output_dir={tmp_path / 'two'}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # launcher scratch stays here
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert '"world_size": 2' in (tmp_path / "two" / "train.log").read_text()

@@ -216,7 +216,9 @@ def test_two_process_ddp_matches_one_process(tiny_internvl, tiny_charts, tmp_pat
         f"output_dir={tmp_path / 'two'}",
     ]
     done = subprocess.run(
-        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+        # the launcher's scratch folders go with the test's, not into the machine's /tmp
+        command, env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}, capture_output=True,
+        text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert '"world_size": 2' in (tmp_path / "two" / "train.log").read_text()
