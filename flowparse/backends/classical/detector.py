@@ -58,8 +58,8 @@ def detect(
     chartness = _page_chartness(page)
     kept = []
     for region, text in zip(regions, texts):
-        if not text.strip() and region.hollow and sides_run_on(page, region):
-            continue  # empty page boxed in by connectors that cross: no shape was drawn there
+        if not any(ch.isalnum() for ch in text) and region.hollow and sides_run_on(page, region):
+            continue  # page boxed in by connectors that cross (a stray mark in it at most): no shape
         score = _node_score(region) * _flatness(page, region) * chartness
         if score < min_score:
             continue
