@@ -7,7 +7,7 @@ import random
 
 import pytest
 from flowparse.training.synth.layout import _crosses, _detour, layered_layout
-from flowparse.training.synth.pil_render import _font, _label_spot, _pick_style
+from flowparse.training.synth.pil_render import _font, _label_spot, _leg_boxes, _pick_style
 from flowparse.training.synth.structure import sample_chart
 from PIL import Image, ImageDraw
 
@@ -66,3 +66,16 @@ def test_an_edge_label_moves_off_a_shape_that_covers_its_usual_spot():
     _, _, moved = _label_spot(draw, "yes", route, font, [blocker])
     overlaps = moved[0] < blocker[2] and moved[2] > blocker[0] and moved[1] < blocker[3] and moved[3] > blocker[1]
     assert not overlaps, (moved, blocker)
+
+
+def test_an_edge_label_keeps_off_other_arrows_slanted_ones_too():
+    spec = sample_chart(random.Random(3), max_nodes=6)
+    font = _font(_pick_style(spec, random.Random(3)), 2)
+    draw = ImageDraw.Draw(Image.new("RGB", (800, 800), "white"))
+    route = [(200.0, 100.0), (120.0, 300.0)]  # a slanted arrow, its label's usual spot right of it
+    _, _, usual = _label_spot(draw, "True", route, font, [])
+    cx, cy = (usual[0] + usual[2]) / 2, (usual[1] + usual[3]) / 2
+    other = _leg_boxes((cx - 40, cy - 40), (cx + 40, cy + 40), 0.0)  # another arrow through that spot
+    assert any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in other)  # the boxes cover the leg
+    _, _, moved = _label_spot(draw, "True", route, font, other)
+    assert not any(moved[0] < b[2] and moved[2] > b[0] and moved[1] < b[3] and moved[3] > b[1] for b in other)

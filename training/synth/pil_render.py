@@ -191,7 +191,10 @@ def render_pil(spec: ChartSpec, rng: random.Random) -> tuple[Image.Image, nx.DiG
         x1, y1, x2, y2 = lay.boxes[node.id]
         boxes[node.id] = _draw_node(draw, node, (x1, y1 + top, x2, y2 + top), style, font, rng)
     points = {}
-    taken = [(b[0] - 3, b[1] - 3, b[2] + 3, b[3] + 3) for b in boxes.values()]  # where a label may not go
+    # where a label may not go: on a shape, or across any arrow
+    taken = [(b[0] - 3, b[1] - 3, b[2] + 3, b[3] + 3) for b in boxes.values()]
+    for line in lay.routes.values():
+        taken += [box for p, q in zip(line, line[1:]) for box in _leg_boxes(p, q, top)]
     for edge in spec.edges:
         route = [(x, y + top) for x, y in lay.routes[(edge.source, edge.target)]]
         points[(edge.source, edge.target)] = _draw_edge(draw, edge, route, style, font, rng, taken)
@@ -264,6 +267,16 @@ def _draw_edge(draw, edge, route: list[Point], style: dict, font, rng: random.Ra
         draw.text((x * _SUPERSAMPLE, y * _SUPERSAMPLE), edge.label, fill=style["ink"], font=font, anchor=anchor)
         taken.append(box)
     return route
+
+
+def _leg_boxes(p: Point, q: Point, top: float) -> list[tuple[float, float, float, float]]:
+    """Boxes covering a leg of an arrow, 2 px around it: one for a straight leg, a run of small
+    ones along a slanted one (whose own box would cover the page beside it)."""
+    if p[0] == q[0] or p[1] == q[1]:
+        return [(min(p[0], q[0]) - 2, min(p[1], q[1]) + top - 2, max(p[0], q[0]) + 2, max(p[1], q[1]) + top + 2)]
+    steps = max(1, int(math.hypot(q[0] - p[0], q[1] - p[1]) / 6))
+    spots = [(p[0] + (q[0] - p[0]) * k / steps, p[1] + (q[1] - p[1]) * k / steps + top) for k in range(steps + 1)]
+    return [(x - 3, y - 3, x + 3, y + 3) for x, y in spots]
 
 
 def _label_spot(draw, label: str, route: list[Point], font, taken: list):
