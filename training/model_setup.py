@@ -205,7 +205,11 @@ def enable_gradient_checkpointing(model) -> None:
     Non-reentrant checkpointing works with frozen inputs, so no ``enable_input_require_grads``
     hook is needed for LoRA on a frozen embedding.
     """
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.2x; the old one warns
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 @dataclass
