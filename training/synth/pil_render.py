@@ -212,12 +212,17 @@ def _draw_notes(draw, spec: ChartSpec, boxes: dict, size: tuple[int, int], style
         x1, y1, x2, y2 = boxes[node.id]
         x, y = x2 + 8, (y1 + y2) / 2
         text = rng.choice(_NOTES[language])
-        left, top, right, bottom = draw.textbbox((x * _SUPERSAMPLE, y * _SUPERSAMPLE), text, font=font, anchor="lm")
+        left, top, right, bottom = _text_box(draw, (x, y), text, font, "lm")
         clear = [b for n, b in boxes.items() if n != node.id
-                 and not (right / _SUPERSAMPLE < b[0] or left / _SUPERSAMPLE > b[2]
-                          or bottom / _SUPERSAMPLE < b[1] or top / _SUPERSAMPLE > b[3])]
-        if not clear and right / _SUPERSAMPLE < size[0]:  # only where it covers no other shape
+                 and not (right < b[0] or left > b[2] or bottom < b[1] or top > b[3])]
+        if not clear and right < size[0]:  # only where it covers no other shape
             draw.text((x * _SUPERSAMPLE, y * _SUPERSAMPLE), text, fill=(110, 110, 110), font=font, anchor="lm")
+
+
+def _text_box(draw, xy: Point, text: str, font, anchor: str) -> tuple[float, float, float, float]:
+    """The box ``text`` drawn at ``xy`` would cover, in page pixels (drawing is at the supersample)."""
+    box = draw.textbbox((xy[0] * _SUPERSAMPLE, xy[1] * _SUPERSAMPLE), text, font=font, anchor=anchor)
+    return tuple(v / _SUPERSAMPLE for v in box)
 
 
 def _title(spec: ChartSpec, rng: random.Random) -> str:
@@ -292,9 +297,7 @@ def _label_spot(draw, label: str, route: list[Point], font, taken: list):
             t = min(0.5, along / length)
             for (dx, dy), anchor in sides:
                 x, y = ax + (bx - ax) * t + dx, ay + (by - ay) * t + dy
-                left, top, right, bottom = draw.textbbox((x * _SUPERSAMPLE, y * _SUPERSAMPLE), label, font=font,
-                                                         anchor=anchor)
-                box = (left / _SUPERSAMPLE, top / _SUPERSAMPLE, right / _SUPERSAMPLE, bottom / _SUPERSAMPLE)
+                box = _text_box(draw, (x, y), label, font, anchor)
                 if not any(box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1] for b in taken):
                     return (x, y), anchor, box
                 spots.append(((x, y), anchor, box))
