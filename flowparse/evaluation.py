@@ -14,6 +14,9 @@ Metrics (all over a whole set of diagrams, micro-averaged):
 - **edges**: directed-edge precision / recall / F1; a predicted edge counts when both its ends
   match truth nodes and the truth has that edge in that direction (either direction when the
   truth edge has ``arrow`` ``"none"`` or ``"both"``). **edge_label_accuracy** over the edges that count.
+- **subgraphs**: precision / recall / F1 of groups (``G.graph["subgraphs"]``); a predicted group
+  counts when its nodes, through the node matching, are exactly a truth group's nodes.
+  **subgraph_title_accuracy** over the groups that count.
 - **diagram_exact**: share of diagrams with every node found, no extra node, every shape right
   and every edge right with no extra edge (texts and labels not required).
 
@@ -151,12 +154,29 @@ def _diagram_counts(truth: nx.DiGraph, pred: nx.DiGraph, iou: float) -> dict:
             continue
         found.add(hit)
         c["label_ok"] += normalize_text(truth.edges[hit].get("label", "")) == normalize_text(pdata.get("label", ""))
+    c.update(_subgraph_counts(truth, pred, back))
     c["edge_tp"] = len(found)
     c["edge_fp"] = pred.number_of_edges() - len(found)
     c["edge_fn"] = truth.number_of_edges() - len(found)
     c["exact"] = int(c["node_fn"] == c["node_fp"] == 0 and c["shape_ok"] == c["node_tp"]
                      and c["edge_fn"] == c["edge_fp"] == 0)
     return {"counts": c, "confusion": pairs}
+
+
+def _subgraph_counts(truth: nx.DiGraph, pred: nx.DiGraph, back: dict) -> Counter:
+    """Groups found (same truth nodes, one-to-one), extra and missed, and titles right."""
+    wanted = [(frozenset(s["nodes"]), s["title"]) for s in truth.graph.get("subgraphs", [])]
+    c = Counter()
+    for sub in pred.graph.get("subgraphs", []):
+        nodes = frozenset(back.get(n) for n in sub["nodes"])
+        hit = next((k for k, (want, _) in enumerate(wanted) if want == nodes), None)
+        if hit is None:
+            c["subgraph_fp"] += 1
+            continue
+        c["subgraph_tp"] += 1
+        c["subgraph_title_ok"] += normalize_text(wanted.pop(hit)[1]) == normalize_text(sub["title"])
+    c["subgraph_fn"] += len(wanted)
+    return c
 
 
 def _truth_edge(truth: nx.DiGraph, u, v):
@@ -220,6 +240,8 @@ def evaluate(
         (0.0 if total["text_edits"] == 0 else 1.0),
         "edges": _prf(total["edge_tp"], total["edge_fp"], total["edge_fn"]),
         "edge_label_accuracy": _ratio(total["label_ok"], total["edge_tp"]),
+        "subgraphs": _prf(total["subgraph_tp"], total["subgraph_fp"], total["subgraph_fn"]),
+        "subgraph_title_accuracy": _ratio(total["subgraph_title_ok"], total["subgraph_tp"]),
         "diagram_exact": _ratio(total["exact"], len(truth_graphs)),
         "confusion": _confusion_table(confusion),
         "per_diagram": per_diagram,
@@ -365,6 +387,8 @@ def format_report(result: dict, confusion_png: str | None = None) -> str:
         f"| text CER (matched) | {_fmt(result['text_cer'])} |",
         f"| edge precision | {_fmt(e['precision'])} |", f"| edge recall | {_fmt(e['recall'])} |",
         f"| edge F1 | {_fmt(e['f1'])} |", f"| edge label accuracy | {_fmt(result['edge_label_accuracy'])} |",
+        f"| subgraph F1 | {_fmt(result['subgraphs']['f1'])} |",
+        f"| subgraph title accuracy | {_fmt(result['subgraph_title_accuracy'])} |",
         f"| diagram exact | {_fmt(result['diagram_exact'])} |", "",
         f"Nodes: {n['tp']} matched, {n['fp']} extra, {n['fn']} missed. "
         f"Edges: {e['tp']} right, {e['fp']} extra, {e['fn']} missed.", "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import networkx as nx
 import pytest
 from click.testing import CliRunner
 from flowparse.converters.json_graph import write_json
@@ -118,6 +119,24 @@ def test_wrong_shapes_texts_and_labels_lower_their_own_metrics_only():
     assert r["diagram_exact"] == 0.0  # shapes are part of "exact"; texts are not
     labels = r["confusion"]["labels"]
     assert r["confusion"]["matrix"][labels.index("stadium")][labels.index("hexagon")] == 1
+
+
+def test_subgraphs_are_scored_by_their_nodes_and_titles():
+    truth = chart(6)
+    truth.graph["subgraphs"] = [{"id": "a", "title": "Setup", "nodes": ["n1", "n2"]},
+                                {"id": "b", "title": "Review", "nodes": ["n3", "n4"]}]
+    assert evaluate([truth], [truth])["subgraphs"]["f1"] == 1.0
+    # node ids differ from the truth's: groups match through the node matching
+    pred = nx.relabel_nodes(chart(6), {f"n{k}": f"p{k}" for k in range(6)})
+    pred.graph["subgraphs"] = [{"id": "x", "title": "setup ", "nodes": ["p1", "p2"]},   # right
+                               {"id": "y", "title": "Review", "nodes": ["p3"]},          # a node short
+                               {"id": "z", "title": "", "nodes": ["p0", "p5"]}]          # no such group
+    r = evaluate([truth], [pred])
+    assert (r["subgraphs"]["tp"], r["subgraphs"]["fp"], r["subgraphs"]["fn"]) == (1, 2, 1)
+    assert r["subgraph_title_accuracy"] == 1.0  # compared as texts are: case and spaces aside
+    pred.graph["subgraphs"][0]["title"] = "Set up stage"
+    assert evaluate([truth], [pred])["subgraph_title_accuracy"] == 0.0
+    assert evaluate([chart(3)], [chart(3)])["subgraphs"]["f1"] == 1.0  # none to find, none claimed
 
 
 def test_extra_nodes_lower_precision():
