@@ -422,6 +422,88 @@ def test_arrows_that_cross_are_both_found(parser):
     assert edges == {("Alpha", "Delta", "normal"), ("Beta", "Gamma", "normal")}
 
 
+def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):
+    """A cluster's frame: four sides, solid or dashed (8 px dashes, 6 px gaps), 1 px wide."""
+    x1, y1, x2, y2 = box
+    sides = [((x1, y1), (x2, y1)), ((x1, y2), (x2, y2)), ((x1, y1), (x1, y2)), ((x2, y1), (x2, y2))]
+    for (ax, ay), (bx, by) in sides:
+        if not dashed:
+            cv2.line(img, (ax, ay), (bx, by), colour, 1)
+            continue
+        length = max(bx - ax, by - ay)
+        for t in range(0, length, 14):
+            end = min(length, t + 8)
+            cv2.line(img, (ax + (bx - ax) * t // length, ay + (by - ay) * t // length),
+                     (ax + (bx - ax) * end // length, ay + (by - ay) * end // length), colour, 1)
+
+
+def _framed_chart(dashed: bool) -> np.ndarray:
+    """Start -> [Stage 2: Check -> Ship] -> Done, the arrows crossing the frame's top and bottom."""
+    img = _page(520, 640)
+    boxes = {"Start": (190, 20, 330, 70), "Check": (190, 200, 330, 250), "Ship": (190, 360, 330, 410),
+             "Done": (190, 560, 330, 610)}
+    for name, box in boxes.items():
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    _frame(img, (110, 120, 410, 470), dashed=dashed)
+    img = _write(img, (260, 145), "Stage 2", size=20)
+    for top, bottom in ((70, 200), (250, 360), (410, 560)):
+        cv2.line(img, (300, top), (300, bottom - 12), (0, 0, 0), 2)
+        _head(img, (300, bottom), (300, top))
+    return img
+
+
+@pytest.mark.parametrize("dashed", [False, True], ids=["solid", "dashed"])
+def test_a_frame_is_a_subgraph_that_arrows_cross(parser, dashed):
+    # Once the frame's sides were traced as connectors: every arrow crossing them joined it,
+    # and Start -> Check and Ship -> Done were lost; the title was read as an edge label.
+    G = parser.parse(_framed_chart(dashed))
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert set(names) == {"Start", "Check", "Ship", "Done"}
+    assert G.graph.get("subgraphs") == [
+        {"id": "cluster_0", "title": "Stage 2", "nodes": [names["Check"], names["Ship"]]}
+    ]
+    edges = {(G.nodes[u]["text"], G.nodes[v]["text"], d["label"]) for u, v, d in G.edges(data=True)}
+    assert edges == {("Start", "Check", ""), ("Check", "Ship", ""), ("Ship", "Done", "")}
+    validate_graph(G)
+
+
+def test_a_border_round_the_whole_chart_is_no_subgraph(parser):
+    img = _framed_chart(dashed=False)
+    img[128:164, 200:296] = 255  # no title (the arrow at x = 300 stays)
+    cv2.rectangle(img, (8, 8), (511, 631), (0, 0, 0), 1)  # and a border round it all
+    G = parser.parse(img)
+    subgraphs = G.graph.get("subgraphs", [])
+    assert [(s["title"], len(s["nodes"])) for s in subgraphs] == [("", 2)]
+    assert G.number_of_edges() == 3
+
+
+def test_attach_arrows_finds_the_frames_round_given_nodes(parser):
+    img = _framed_chart(dashed=True)
+    shapes_only = parser.parse(img)
+    shapes_only.remove_edges_from(list(shapes_only.edges))
+    del shapes_only.graph["subgraphs"]
+    G = attach_arrows(Image.fromarray(img), shapes_only)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert [(s["title"], s["nodes"]) for s in G.graph["subgraphs"]] == [("Stage 2", [names["Check"], names["Ship"]])]
+    assert G.number_of_edges() == 3
+    validate_graph(G)
+
+
+def test_two_boxes_side_by_side_are_no_frame(parser):
+    # The sides of shapes and the connector between them make long straight runs, but no
+    # four of them close round a shape.
+    img = _page(700, 300)
+    for name, box in (("Left", (40, 100, 260, 200)), ("Right", (440, 100, 660, 200))):
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    cv2.line(img, (260, 150), (428, 150), (0, 0, 0), 2)
+    _head(img, (440, 150), (260, 150))
+    G = parser.parse(img)
+    assert "subgraphs" not in G.graph
+    assert G.number_of_edges() == 1
+
+
 def test_a_lid_is_flat():
     # Page fenced in by connectors above a tall fenced region once joined it as a "cylinder".
     from flowparse.backends.classical.shapes import Region, _is_lid

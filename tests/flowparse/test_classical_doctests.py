@@ -11,7 +11,7 @@ pytest.importorskip("cv2", reason="opencv-python-headless (flowparse[classical])
 
 MODULES = [
     "flowparse.backends.classical.page", "flowparse.backends.classical.shapes",
-    "flowparse.backends.classical.crossings",
+    "flowparse.backends.classical.crossings", "flowparse.backends.classical.frames",
 ]
 
 

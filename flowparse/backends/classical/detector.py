@@ -16,10 +16,18 @@ import networkx as nx
 import numpy as np
 
 from flowparse.backends.classical.arrows import Connector, shape_zones, trace_connectors
+from flowparse.backends.classical.frames import find_frames, frame_ink, in_band, title_bands
 from flowparse.backends.classical.ocr import TextReader, get_reader
 from flowparse.backends.classical.page import LINE_CONTRAST, Page, analyse_page
 from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, sides_run_on, template_mask
-from flowparse.backends.classical.text import TextBlock, free_text_blocks, label_reach, node_text_lines, text_height
+from flowparse.backends.classical.text import (
+    TextBlock,
+    band_text_lines,
+    free_text_blocks,
+    label_reach,
+    node_text_lines,
+    text_height,
+)
 from flowparse.geometry import clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph
 
@@ -72,7 +80,8 @@ def detect(
 
 
 def attach_arrows(image, G: nx.DiGraph, *, reader: TextReader | None = None, labels: bool = True) -> nx.DiGraph:
-    """Trace the connectors between the nodes already in ``G`` (boxes and shapes) and add them.
+    """Trace the connectors between the nodes already in ``G`` (boxes and shapes) and add them,
+    and the frames round groups of them as ``subgraphs`` when ``G`` has none.
 
     For detectors that find shapes but not arrows (a grounding model asked for shapes only).
     ``image`` is anything :func:`flowparse.images.load_image` takes; ``G`` is changed and returned.
@@ -100,6 +109,10 @@ def attach_arrows(image, G: nx.DiGraph, *, reader: TextReader | None = None, lab
     _add_connectors(sub, page, bodies, text_h, (reader or get_reader()) if labels else None, scale)
     for u, v, data in sub.edges(data=True):
         add_arrow(G, nodes[int(u[1:])], nodes[int(v[1:])], **data)
+    if sub.graph.get("subgraphs") and not G.graph.get("subgraphs"):  # the frames round the nodes
+        G.graph["subgraphs"] = [
+            {**group, "nodes": [nodes[int(k[1:])] for k in group["nodes"]]} for group in sub.graph["subgraphs"]
+        ]
     return G
 
 
@@ -184,17 +197,33 @@ def _add_connectors(
 ) -> None:
     nodes = list(G.nodes)
     zone = shape_zones(page, bodies)
+    boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
+    frames = find_frames(page, boxes)
     free = np.where((page.diff > LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
+    solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
+    for frame in frames:  # a frame's sides are no connector: arrows crossing them keep their pixels
+        free[frame_ink(frame, free, page.pen) > 0] = 0
+        solid[frame_ink(frame, solid, page.pen) > 0] = 0
+    bands, titles = [], []
+    for frame in frames:
+        top, bottom = title_bands(frame, boxes, text_h, page.pen)
+        crops, ink = band_text_lines(page, free, top)
+        if not crops:
+            top = bottom
+            crops, ink = band_text_lines(page, free, bottom, shapes_below=False)
+        bands.append(top)
+        titles.append(crops)
+        free[ink > 0] = 0
     touching = _touching_labels(free, zone)
     blocks = free_text_blocks(page, free, touching, text_h) if reader is not None else []
+    blocks = [b for b in blocks if not any(in_band(b.box, band) for band in bands)]
     lines = free.copy()
     for block in blocks:
         lines[block.pixels[:, 1], block.pixels[:, 0]] = 0
-    boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
-    solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
     connectors = trace_connectors(page, zone, lines, text_h, boxes, solid)
     if reader is not None:
-        blocks += _letters_on_connectors(page, free, zone, blocks, connectors, text_h)
+        found = _letters_on_connectors(page, free, zone, blocks, connectors, text_h)
+        blocks += [b for b in found if not any(in_band(b.box, band) for band in bands)]
     if blocks:
         _attach_labels(connectors, blocks, reader, text_h)
     for c in sorted(connectors, key=lambda c: -c.score):
@@ -203,6 +232,23 @@ def _add_connectors(
             continue
         points = [(x / scale, y / scale) for x, y in c.points]
         add_arrow(G, u, v, label=c.label, arrow=c.arrow, score=c.score, points=points)
+    _add_subgraphs(G, frames, titles, reader)
+
+
+def _add_subgraphs(G: nx.DiGraph, frames: list, titles: list[list[np.ndarray]], reader: TextReader | None) -> None:
+    """Each frame becomes a subgraph (id, title, every node inside it). A frame around the whole
+    chart with no title is a border, not a group."""
+    nodes = list(G.nodes)
+    subgraphs = []
+    for frame, crops in zip(frames, titles):
+        read = reader.read(crops) if reader is not None and crops else []
+        title = " ".join(_strip_line_marks(text) for text, conf in read if conf >= 0.5 and text.strip())
+        if len(frame.members) == len(nodes) and not title:
+            continue
+        members = [nodes[k] for k in frame.members]
+        subgraphs.append({"id": f"cluster_{len(subgraphs)}", "title": title, "nodes": members})
+    if subgraphs:
+        G.graph["subgraphs"] = subgraphs
 
 
 def _letters_on_connectors(

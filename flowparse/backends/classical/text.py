@@ -15,7 +15,7 @@ import numpy as np
 from flowparse.backends.classical.page import INK_CONTRAST, Page
 from flowparse.backends.classical.shapes import Region
 
-__all__ = ["TextBlock", "node_text_lines", "free_text_blocks", "label_reach", "text_height"]
+__all__ = ["TextBlock", "node_text_lines", "band_text_lines", "free_text_blocks", "label_reach", "text_height"]
 
 
 @dataclass
@@ -46,6 +46,70 @@ def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[
     return [
         (_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)
     ]
+
+
+def band_text_lines(
+    page: Page, free: np.ndarray, band: tuple[int, int, int, int], *, shapes_below: bool = True
+) -> tuple[list, np.ndarray]:
+    """The crop of the title line in a band of free page (a frame's title band), and its ink there.
+
+    Ink that reaches the band's top or bottom edge runs through it (a connector), not text; what
+    is left is split into lines as in a shape, so a title set large and tight, its letters
+    touching, is read whole.
+    """
+    x0, y0, x1, y1 = band
+    ink = free[y0:y1, x0:x1] > 0
+    mask = np.zeros(free.shape, np.uint8)
+    if ink.shape[0] < 4 or ink.shape[1] < 4:
+        return [], mask
+    n, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    edges = np.zeros(ink.shape, bool)
+    edges[:2], edges[-2:], edges[:, :2], edges[:, -2:] = True, True, True, True
+    for k in np.unique(labels[edges & (labels > 0)]):
+        ink &= ~_stroke_through(labels == k, edges, page.pen)
+    # What still reaches the edge the shapes are beyond is an arrowhead's barbs (its line is
+    # gone), not a letter; the title itself may touch the frame on the other side.
+    n, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    facing = labels[-2:] if shapes_below else labels[:2]
+    ink &= ~np.isin(labels, np.unique(facing[facing > 0]))
+    rgb = page.rgb[y0:y1, x0:x1]
+    plain = rgb[~cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)]
+    fill = tuple(int(v) for v in np.median(plain, axis=0)) if plain.size else tuple(int(v) for v in page.background)
+    # The crop shows the letters and their edges only: a connector beside them is painted out.
+    letters = cv2.dilate(ink.astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
+    mask[y0:y1, x0:x1][ink] = 255
+    boxes = _line_boxes(ink)
+    if not boxes:
+        return [], mask
+    # One line: the one with the most ink (what else the band holds is marks and label bits).
+    box = max(boxes, key=lambda b: np.count_nonzero(ink[b[1] : b[3], b[0] : b[2]]))
+    return [_line_crop(rgb, letters, fill, _middle_words(ink, box))], mask
+
+
+def _middle_words(ink: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The run of words nearest the middle of the band on one line: a title is centred, and an
+    edge label or a stray mark beside it is set apart by more than a word gap (0.8 line heights)."""
+    x0, y0, x1, y1 = box
+    cols = np.flatnonzero(ink[y0:y1, x0:x1].any(axis=0)) + x0
+    breaks = np.flatnonzero(np.diff(cols) > 0.8 * (y1 - y0))
+    runs = list(zip(np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]] + 1))
+    middle = ink.shape[1] / 2
+    a, b = min(runs, key=lambda r: 0 if r[0] <= middle <= r[1] else min(abs(r[0] - middle), abs(r[1] - middle)))
+    return (int(a), y0, int(b), y1)
+
+
+def _stroke_through(part: np.ndarray, edges: np.ndarray, pen: float) -> np.ndarray:
+    """The pixels of ``part`` on the straight line it crosses the band's edges along (a
+    connector, with any letters that touch it left over); all of it when it meets one edge only."""
+    ys, xs = np.nonzero(part & edges)
+    if ys.size < 2 or (np.ptp(ys) <= 2 and np.ptp(xs) <= 2):
+        return part
+    vx, vy, cx, cy = cv2.fitLine(np.stack([xs, ys], 1).astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    gy, gx = np.nonzero(part)
+    near = np.abs((gx - cx) * vy - (gy - cy) * vx) <= pen / 2 + 1.5
+    out = np.zeros_like(part)
+    out[gy[near], gx[near]] = True
+    return out
 
 
 def _drop_strokes(ink: np.ndarray, width: int, pen: float) -> np.ndarray:
