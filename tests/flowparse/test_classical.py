@@ -141,6 +141,14 @@ def _page(w=900, h=640):
     return np.full((h, w, 3), 255, np.uint8)
 
 
+def _boxes(img: np.ndarray, boxes: dict) -> np.ndarray:
+    """A 2 px black rectangle per ``{text: (x1, y1, x2, y2)}``, its text centred in it."""
+    for name, box in boxes.items():
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    return img
+
+
 def test_drawn_shapes_are_named(parser):
     img = _page(1000, 520)
     black, pen = (0, 0, 0), 2
@@ -385,9 +393,7 @@ def test_empty_page_boxed_in_by_crossing_connectors_is_not_a_node(parser):
     # Two loops whose paths cross the straight arrow and each other box in empty page; those
     # boxes' sides run on past their corners as lines, which a drawn shape's never do.
     img = _page(600, 500)
-    for box, name in (((200, 30, 400, 90), "Start"), ((200, 400, 400, 460), "Done")):
-        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
-        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    img = _boxes(img, {"Start": (200, 30, 400, 90), "Done": (200, 400, 400, 460)})
     cv2.line(img, (300, 90), (300, 388), (0, 0, 0), 2)
     _head(img, (300, 400), (300, 300))
     for path in (
@@ -411,9 +417,7 @@ def test_arrows_that_cross_are_both_found(parser):
     img = _page(600, 520)
     boxes = {"Alpha": (90, 40, 210, 100), "Beta": (390, 40, 510, 100), "Gamma": (150, 420, 270, 480),
              "Delta": (330, 420, 450, 480)}
-    for name, box in boxes.items():
-        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
-        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    img = _boxes(img, boxes)
     for path in ([(150, 100), (150, 250), (390, 250), (390, 408)], [(450, 100), (450, 200), (210, 200), (210, 408)]):
         cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2)
         _head(img, (path[-1][0], 420), path[-2])
@@ -442,9 +446,7 @@ def _framed_chart(dashed: bool) -> np.ndarray:
     img = _page(520, 640)
     boxes = {"Start": (190, 20, 330, 70), "Check": (190, 200, 330, 250), "Ship": (190, 360, 330, 410),
              "Done": (190, 560, 330, 610)}
-    for name, box in boxes.items():
-        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
-        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    img = _boxes(img, boxes)
     _frame(img, (110, 120, 410, 470), dashed=dashed)
     img = _write(img, (260, 145), "Stage 2", size=20)
     for top, bottom in ((70, 200), (250, 360), (410, 560)):
@@ -494,9 +496,7 @@ def test_two_boxes_side_by_side_are_no_frame(parser):
     # The sides of shapes and the connector between them make long straight runs, but no
     # four of them close round a shape.
     img = _page(700, 300)
-    for name, box in (("Left", (40, 100, 260, 200)), ("Right", (440, 100, 660, 200))):
-        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
-        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name)
+    img = _boxes(img, {"Left": (40, 100, 260, 200), "Right": (440, 100, 660, 200)})
     cv2.line(img, (260, 150), (428, 150), (0, 0, 0), 2)
     _head(img, (440, 150), (260, 150))
     G = parser.parse(img)
