@@ -302,6 +302,19 @@ def test_a_label_touching_its_connector_keeps_its_end_letters(parser, side, cent
     assert G.edges[names["From"], names["To"]]["label"] == "False"
 
 
+def test_a_chart_title_is_no_edge_label(parser):
+    # The title's middle is within reach of the first arrow (reach grows with a label's size),
+    # but its ink is far from the line: once it became that arrow's label.
+    img = _boxes(_page(600, 340), {"Start": (230, 90, 370, 140), "Done": (230, 270, 370, 320)})
+    img = _write(img, (300, 58), "订单处理流程", font=CJK_FONT, size=22)
+    cv2.line(img, (300, 140), (300, 256), (0, 0, 0), 2)
+    _head(img, (300, 270), (300, 140))
+    G = parser.parse(img)
+    assert [(G.nodes[u]["text"], G.nodes[v]["text"], d["label"]) for u, v, d in G.edges(data=True)] == [
+        ("Start", "Done", "")
+    ]
+
+
 def test_a_one_letter_label_against_its_connector_is_read(parser):
     """All of a one-letter label can join the line's ink; it is found once the line is painted out."""
     img = _two_boxes(_page(), a=(100, 100, 240, 160), b=(100, 400, 240, 460))

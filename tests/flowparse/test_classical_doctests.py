@@ -12,6 +12,7 @@ pytest.importorskip("cv2", reason="opencv-python-headless (flowparse[classical])
 MODULES = [
     "flowparse.backends.classical.page", "flowparse.backends.classical.shapes",
     "flowparse.backends.classical.crossings", "flowparse.backends.classical.frames",
+    "flowparse.backends.classical.detector",
 ]
 
 

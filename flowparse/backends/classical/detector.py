@@ -307,7 +307,9 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
         cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
         reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
         dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
-        if dist <= reach:
+        # ... and the text itself lies within two text heights of it: a chart's title, wide and
+        # above the first shape, has its middle within reach of the first arrow but not its ink.
+        if dist <= reach and _box_distance(block.box, connectors[best].points) <= 2.0 * text_h:
             found.setdefault(best, []).append((block.box, " ".join(parts)))
     for k, pieces in found.items():
         pieces.sort(key=lambda p: (round((p[0][1] + p[0][3]) / 2 / text_h), p[0][0]))
@@ -325,6 +327,34 @@ _STROKE_LIKE = frozenset("1lIi|!/\\")
 def _strip_line_marks(text: str) -> str:
     """A label's crop can take in a piece of the connector beside it, read as ``|``, ``/`` or ``-``."""
     return text.strip(" |/\\-_\u2014\u2013'`")
+
+
+def _box_distance(box: tuple[int, int, int, int], points: Sequence[tuple[float, float]]) -> float:
+    """Distance from a polyline to a box: 0 where it runs through the box.
+
+    >>> _box_distance((0, 0, 10, 10), [(20, -5), (20, 30)]), _box_distance((0, 0, 10, 10), [(-5, 5), (30, 5)])
+    (10.0, 0.0)
+    """
+    x0, y0, x1, y1 = box
+    corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
+    best = math.inf
+    for a, b in zip(points, points[1:]):
+        if _segment_meets_box(a, b, box):
+            return 0.0
+        ends = min(math.hypot(max(x0 - px, 0, px - x1), max(y0 - py, 0, py - y1)) for px, py in (a, b))
+        best = min(best, ends, min(_polyline_distance(c, (a, b)) for c in corners))
+    return best
+
+
+def _segment_meets_box(a, b, box) -> bool:
+    """Whether segment a-b touches the box: their boxes overlap and the box's corners are not
+    all on one side of the segment's line."""
+    x0, y0, x1, y1 = box
+    if max(a[0], b[0]) < x0 or min(a[0], b[0]) > x1 or max(a[1], b[1]) < y0 or min(a[1], b[1]) > y1:
+        return False
+    corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
+    sides = [(b[0] - a[0]) * (cy - a[1]) - (b[1] - a[1]) * (cx - a[0]) for cx, cy in corners]
+    return min(sides) <= 0 <= max(sides)
 
 
 def _polyline_distance(p: tuple[float, float], points: Sequence[tuple[float, float]]) -> float:
