@@ -16,9 +16,17 @@ import networkx as nx
 import numpy as np
 
 from flowparse.backends.classical.arrows import Connector, shape_zones, trace_connectors
-from flowparse.backends.classical.frames import find_frames, frame_ink, in_band, title_bands
+from flowparse.backends.classical.frames import (
+    Frame,
+    find_frames,
+    frame_fill,
+    frame_holds,
+    frame_ink,
+    in_band,
+    title_bands,
+)
 from flowparse.backends.classical.ocr import TextReader, get_reader
-from flowparse.backends.classical.page import LINE_CONTRAST, Page, analyse_page
+from flowparse.backends.classical.page import LINE_CONTRAST, TINT_CONTRAST, Page, analyse_page
 from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, sides_run_on, template_mask
 from flowparse.backends.classical.text import (
     TextBlock,
@@ -28,7 +36,7 @@ from flowparse.backends.classical.text import (
     node_text_lines,
     text_height,
 )
-from flowparse.geometry import clip_box
+from flowparse.geometry import box_iou, clip_box
 from flowparse.graph import add_arrow, add_shape, new_graph
 
 __all__ = ["detect", "attach_arrows", "MAX_SIDE", "MIN_SCORE"]
@@ -59,7 +67,7 @@ def detect(
     page, scale = _page_at_working_size(rgb)
     reader = reader or get_reader()
     # label plates are left to the connector pass, which reads their text as the arrow's label
-    regions = [r for r in find_shapes(page) if not is_label_plate(page, r)]
+    regions, filled = _shapes_in_filled_frames(page, [r for r in find_shapes(page) if not is_label_plate(page, r)])
     texts, line_boxes = _read_node_texts(page, regions, reader)
     text_h = text_height(line_boxes, DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000)
     G = new_graph(width, height, source=source, backend="classical")
@@ -75,7 +83,7 @@ def detect(
         add_shape(G, region.shape, box, text, score=score)
         kept.append(region)
     bodies = [_zone_body(r, page.pen) for r in kept]
-    _add_connectors(G, page, bodies, text_h, reader if labels else None, scale)
+    _add_connectors(G, page, bodies, text_h, reader if labels else None, scale, filled)
     return G
 
 
@@ -137,6 +145,37 @@ def _page_at_working_size(rgb: np.ndarray) -> tuple[Page, float]:
     return analyse_page(np.ascontiguousarray(rgb)), scale
 
 
+def _shapes_in_filled_frames(page: Page, regions: list[Region]) -> tuple[list[Region], list[Frame]]:
+    """``regions`` with the shapes inside filled frames found again on the frame's fill, and
+    those frames.
+
+    A frame filled darker than ink contrast (Mermaid's subgraphs) is ink all over on the page,
+    so the shapes on it are not found there; inside the frame, its fill is the page. A frame
+    that is a shape already found, or that is not mostly one flat fill, is left alone.
+    """
+    frames = []
+    for frame in find_frames(page, [r.bbox for r in regions], filled=True):
+        x1, y1, x2, y2 = frame.inner
+        if x2 - x1 < 8 or y2 - y1 < 8 or any(box_iou(r.bbox, frame.box) > 0.7 for r in regions):
+            continue
+        sub = analyse_page(np.ascontiguousarray(page.rgb[y1:y2, x1:x2]))
+        if np.abs(sub.background.astype(np.int16) - page.background.astype(np.int16)).max() <= TINT_CONTRAST:
+            continue  # not filled: its shapes were found on the page
+        if np.count_nonzero(sub.tint == 0) < 0.5 * sub.tint.size:
+            continue  # not one flat fill: a patch of photo, a hatched area
+        inner = [r for r in find_shapes(sub) if not is_label_plate(sub, r)]
+        if not inner:
+            continue  # a filled box with text in it: a shape, left as found
+        for r in inner:
+            r.x, r.y = r.x + x1, r.y + y1
+        fx1, fy1, fx2, fy2 = frame.box
+        regions = [
+            r for r in regions if not (fx1 <= r.x and fy1 <= r.y and r.bbox[2] <= fx2 and r.bbox[3] <= fy2)
+        ] + inner
+        frames.append(frame)
+    return sorted(regions, key=lambda r: (r.y, r.x)), frames
+
+
 def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> tuple[list[str], list]:
     crops, owners, boxes = [], [], []
     for k, region in enumerate(regions):
@@ -193,17 +232,26 @@ def _node_score(region: Region) -> float:
 
 
 def _add_connectors(
-    G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float
+    G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float,
+    filled: Sequence[Frame] = (),
 ) -> None:
     nodes = list(G.nodes)
     zone = shape_zones(page, bodies)
     boxes = [(b[0], b[1], b[0] + b[2].shape[1], b[1] + b[2].shape[0]) for b in bodies]
     frames = find_frames(page, boxes)
+    for frame in filled:  # found on their strokes, before the shapes on their fill were known
+        members = [k for k, b in enumerate(boxes) if frame_holds(frame, b)]
+        if members and not any(box_iou(frame.box, f.box) > 0.8 for f in frames):
+            frames.append(dataclasses.replace(frame, members=members))
+    frames.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))  # outermost first
     free = np.where((page.diff > LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
     solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
-    for frame in frames:  # a frame's sides are no connector: arrows crossing them keep their pixels
+    for frame in frames:  # a frame's sides and fill are no connector: arrows crossing them keep their pixels
         free[frame_ink(frame, free, page.pen) > 0] = 0
         solid[frame_ink(frame, solid, page.pen) > 0] = 0
+        fill = frame_fill(page, frame, zone)
+        if fill is not None:
+            free[fill], solid[fill] = 0, 0
     bands, titles = [], []
     for frame in frames:
         top, bottom = title_bands(frame, boxes, text_h, page.pen)

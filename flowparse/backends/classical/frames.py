@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import Page
+from flowparse.backends.classical.page import LINE_CONTRAST, TINT_CONTRAST, Page
 
-__all__ = ["Frame", "find_frames", "frame_ink", "in_band", "title_bands"]
+__all__ = ["Frame", "find_frames", "frame_fill", "frame_holds", "frame_ink", "in_band", "stroke_mask", "title_bands"]
 
 Box = tuple[int, int, int, int]
 
@@ -37,8 +37,12 @@ class Frame:
         return (x1 + t, y1 + t, x2 - t, y2 - t)
 
 
-def find_frames(page: Page, boxes: list[Box]) -> list[Frame]:
+def find_frames(page: Page, boxes: list[Box], *, filled: bool = False) -> list[Frame]:
     """The frames on ``page`` around the shapes whose boxes are ``boxes``, outermost first.
+
+    With ``filled``, the frames whose sides are strokes on a fill darker than ink contrast
+    (Mermaid's subgraphs: ink all over), holding none of ``boxes`` or not: the shapes on such a
+    fill are not found on the page, so they are looked for inside.
 
     >>> from flowparse.backends.classical.page import analyse_page
     >>> img = np.full((240, 320, 3), 255, np.uint8)
@@ -49,20 +53,21 @@ def find_frames(page: Page, boxes: list[Box]) -> list[Frame]:
     >>> find_frames(analyse_page(img), [(0, 0, 10, 10)])  # holds no shape: a box, not a frame
     []
     """
-    if not boxes:
+    if not boxes and not filled:
         return []
     thick = int(round(2 * page.pen)) + 3
     gap = int(round(2 * page.pen)) + 6  # the gaps of a dashed side
-    shortest = max(30, int(min(min(b[2] - b[0], b[3] - b[1]) for b in boxes)))
-    across = _runs(page.ink, gap, shortest, thick, along_x=True)
-    down = _runs(page.ink, gap, shortest, thick, along_x=False)
-    joined = cv2.dilate(page.ink, np.ones((gap | 1, gap | 1), np.uint8))  # dashes joined up
+    shortest = max(30, int(min((min(b[2] - b[0], b[3] - b[1]) for b in boxes), default=30)))
+    strokes = stroke_mask(page) if filled else page.ink
+    across = _runs(strokes, gap, shortest, thick, along_x=True)
+    down = _runs(strokes, gap, shortest, thick, along_x=False)
+    joined = cv2.dilate(strokes, np.ones((gap | 1, gap | 1), np.uint8))  # dashes joined up
     found = [
         frame
         for top in across
         for bottom in across
         if bottom[1] > top[3] + shortest
-        and (frame := _closed_by(top, bottom, down, joined, gap, boxes)) is not None
+        and (frame := _closed_by(top, bottom, down, joined, gap, boxes, filled)) is not None
     ]
     # Nested frames never share a side: a frame that shares one with a bigger frame is that
     # frame's side closed off by a shape's side or a connector across it.
@@ -71,6 +76,30 @@ def find_frames(page: Page, boxes: list[Box]) -> list[Frame]:
         if not any(set(frame.sides) & set(f.sides) or _iou(frame.box, f.box) > 0.8 for f in frames):
             frames.append(frame)
     return frames
+
+
+def stroke_mask(page: Page) -> np.ndarray:
+    """Thin strokes that stand out from what is on both sides of them, page or fill: a frame
+    filled darker than ink contrast (Mermaid's subgraphs) is ink all over, its border a stroke."""
+    k = int(round(2 * page.pen)) + 3
+    kernel = np.ones((k, k), np.uint8)
+    return np.where(cv2.morphologyEx(page.diff, cv2.MORPH_TOPHAT, kernel) > LINE_CONTRAST, 255, 0).astype(np.uint8)
+
+
+def frame_fill(page: Page, frame: Frame, zone: np.ndarray) -> np.ndarray | None:
+    """Where, inside ``frame`` and outside the shapes (``zone`` > 0), the page shows the frame's
+    fill colour; None for a frame that is not filled (its inside is page)."""
+    x1, y1, x2, y2 = frame.inner
+    rgb = page.rgb[y1:y2, x1:x2].astype(np.int16)
+    free = zone[y1:y2, x1:x2] == 0
+    if not free.any():
+        return None
+    fill = np.median(rgb[free], axis=0)
+    if np.abs(fill - page.background.astype(np.int16)).max() <= TINT_CONTRAST:
+        return None
+    out = np.zeros(zone.shape, bool)
+    out[y1:y2, x1:x2] = free & (np.abs(rgb - fill).max(axis=2) <= 25)
+    return out
 
 
 def _runs(ink: np.ndarray, gap: int, length: int, thick: int, *, along_x: bool) -> list[Box]:
@@ -99,13 +128,13 @@ def _runs(ink: np.ndarray, gap: int, length: int, thick: int, *, along_x: bool) 
 
 
 def _closed_by(
-    top: Box, bottom: Box, down: list[Box], joined: np.ndarray, gap: int, boxes: list[Box]
+    top: Box, bottom: Box, down: list[Box], joined: np.ndarray, gap: int, boxes: list[Box], empty: bool
 ) -> Frame | None:
     """The frame whose top and bottom sides lie on these runs, closed by two upright runs.
 
     A side's run may go on past one of its corners (a connector that leaves along it); a rounded corner
     shortens the sides that meet at it by its radius, up to a fifth of the frame's smaller side.
-    The frame must hold a shape and must not be one."""
+    The frame must hold a shape (unless ``empty``) and must not be one."""
     y1, y2 = top[1], bottom[3]
     a, b = max(top[0], bottom[0]), min(top[2], bottom[2])  # where both lying sides run
     if b - a < y2 - y1 and b - a < 30:
@@ -121,7 +150,7 @@ def _closed_by(
     if not all(_corner(joined, lying, upright, gap) for lying in (top, bottom) for upright in (left, right)):
         return None
     members = [k for k, m in enumerate(boxes) if _inside(m, box)]
-    if not members or any(_iou(boxes[k], box) > 0.5 for k in members):
+    if not (members or empty) or any(_iou(boxes[k], box) > 0.5 for k in members):
         return None  # holds no shape, or is a shape's own outline
     thickness = max(top[3] - top[1], bottom[3] - bottom[1], left[2] - left[0], right[2] - right[0])
     corner = max(a - box[0], box[2] - b, left[1] - y1, y2 - left[3], 0)
@@ -140,6 +169,11 @@ def _corner(joined: np.ndarray, lying: Box, upright: Box, gap: int) -> bool:
     window = joined[y0 : max(p[1], q[1]) + gap + 1, x0 : max(p[0], q[0]) + gap + 1]
     _, labels = cv2.connectedComponents(window, connectivity=8)
     return labels[p[1] - y0, p[0] - x0] == labels[q[1] - y0, q[0] - x0] != 0
+
+
+def frame_holds(frame: Frame, b: Box) -> bool:
+    """Whether a shape's box lies inside the frame."""
+    return _inside(b, frame.box)
 
 
 def _inside(b: Box, box: Box) -> bool:
