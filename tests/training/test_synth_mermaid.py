@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from flowparse.training.synth import SynthOptions, generate
 from flowparse.training.synth.mermaid_render import MermaidRenderer, chart_mermaid, mermaid_missing
@@ -54,6 +55,25 @@ def test_labels_show_exactly_the_truth_text(renderer):
     shown = renderer.last_texts
     for node, text in zip(G.nodes, texts):
         assert "".join(shown[node].split()) == "".join(text.split()), (shown[node], text)
+
+
+@needs_mermaid
+def test_mermaid_groups_are_drawn_and_recorded_as_subgraphs(renderer):
+    spec = sample_chart(random.Random(4), max_nodes=12)  # a chart whose style frames two nodes
+    text, style = chart_mermaid(spec, random.Random(4))
+    assert style["groups"] == [{"id": "cluster_0", "title": "Setup", "nodes": ["n5", "n6"]}]
+    assert '  subgraph cluster_0 ["Setup"]\n    n5\n    n6\n  end\n' in text
+    image, G = renderer.render(spec, random.Random(4))
+    validate_graph(G)
+    assert G.graph["subgraphs"] == style["groups"]
+    # and the classical detector reads the group back off the image (shapes on its fill too)
+    from flowparse.backends.classical import detect
+
+    P = detect(np.asarray(image))
+    texts = {n: " ".join(d["text"].split()) for n, d in P.nodes(data=True)}
+    assert [(s["title"], sorted(texts[n] for n in s["nodes"])) for s in P.graph["subgraphs"]] == [
+        ("Setup", ["Customer table", "Schedule delivery"])
+    ]
 
 
 @needs_mermaid

@@ -17,7 +17,7 @@ import subprocess
 import networkx as nx
 from flowparse.converters.dot import DOT_SHAPES, quote
 from flowparse.training.synth.fonts import CJK_FAMILIES, CJK_HAND_FAMILIES, CLEAN_FAMILIES, HAND_FAMILIES, installed
-from flowparse.training.synth.structure import ChartSpec
+from flowparse.training.synth.structure import ChartSpec, pick_groups
 from flowparse.training.synth.truth import truth_graph
 from PIL import Image
 
@@ -61,25 +61,8 @@ def _pick_style(spec: ChartSpec, rng: random.Random) -> dict:
         "pad": round(rng.uniform(0.1, 0.6), 2),
         "tail_labels": rng.random() < 0.25,
         "title": rng.random() < 0.15,
-        "groups": _pick_groups(spec, rng) if rng.random() < 0.15 else [],
+        "groups": pick_groups(spec, rng) if rng.random() < 0.15 else [],
     }
-
-
-def _pick_groups(spec: ChartSpec, rng: random.Random) -> list[dict]:
-    """One or two frames around runs of consecutive nodes (clusters: boxes that are not nodes)."""
-    from flowparse.training.synth.phrases import GROUP_TITLES
-
-    ids = [n.id for n in spec.nodes[1:-1]]
-    groups, start = [], 0
-    for k in range(rng.randint(1, 2)):
-        if len(ids) - start < 2:
-            break
-        first = rng.randint(start, len(ids) - 2)
-        last = rng.randint(first + 1, min(len(ids) - 1, first + 5))
-        title = rng.choice(GROUP_TITLES["zh" if spec.language == "zh" else "en"])
-        groups.append({"id": f"cluster_{k}", "title": title, "nodes": ids[first : last + 1]})
-        start = last + 1
-    return groups
 
 
 def chart_dot(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:

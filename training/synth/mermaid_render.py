@@ -20,7 +20,7 @@ from pathlib import Path
 
 import networkx as nx
 from flowparse.training.synth.graphviz_render import RenderError
-from flowparse.training.synth.structure import ChartSpec
+from flowparse.training.synth.structure import ChartSpec, pick_groups
 from flowparse.training.synth.truth import truth_graph
 from PIL import Image
 
@@ -88,6 +88,9 @@ def chart_mermaid(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
         "scale": rng.choice((1.0, 1.25, 1.5, 2.0)),
         "seed": rng.randint(1, 10**6),
     }
+    # Groups draw on their own generator: charts without them stay as they were drawn before.
+    framing = random.Random(style["seed"])
+    style["groups"] = pick_groups(spec, framing) if framing.random() < 0.15 else []
     font = style["font"] if spec.language == "en" else f"{style['font']}, Noto Sans CJK SC"
     lines = [
         "---", "config:", f"  look: {style['look']}", f"  theme: {style['theme']}",
@@ -101,6 +104,10 @@ def chart_mermaid(spec: ChartSpec, rng: random.Random) -> tuple[str, dict]:
             lines.append(f"  {node.id}@{{ shape: doc, label: {_label(node.text)} }}")
         else:
             lines.append(f"  {node.id}{_SYNTAX[shape].format(_label(node.text))}")
+    for group in style["groups"]:
+        lines.append(f"  subgraph {group['id']} [{_label(group['title'])}]")
+        lines += [f"    {node}" for node in group["nodes"]]
+        lines.append("  end")
     for edge in spec.edges:
         link = _ARROWS[edge.arrow]
         label = f"|{_label(edge.label)}|" if edge.label else ""
@@ -179,7 +186,7 @@ class MermaidRenderer:
         points = {(e["source"], e["target"]): _drawn_route(e, style["curve"]) for e in answer["edges"]}
         shapes = {n.id: _DRAWN_AS[n.shape] for n in spec.nodes if n.shape in _DRAWN_AS}
         G = truth_graph(spec, image.size, answer["nodes"], points, renderer="mermaid", shapes=shapes,
-                        look=style["look"])
+                        subgraphs=style["groups"], look=style["look"])
         self.last_texts = answer.get("texts", {})  # what the SVG shows per node (tests compare it)
         return image, G
 

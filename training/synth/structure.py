@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from flowparse.training.synth.phrases import BRANCH_LABELS, EDGE_LABELS, phrase, wrap_text
+from flowparse.training.synth.phrases import BRANCH_LABELS, EDGE_LABELS, GROUP_TITLES, phrase, wrap_text
 
-__all__ = ["ChartNode", "ChartEdge", "ChartSpec", "ROLE_SHAPES", "sample_chart", "MAX_SIDEWAYS_RANKS"]
+__all__ = ["ChartNode", "ChartEdge", "ChartSpec", "ROLE_SHAPES", "sample_chart", "pick_groups", "MAX_SIDEWAYS_RANKS"]
 
 #: Role -> (canonical shape, weight): the shapes people draw for each role.
 ROLE_SHAPES: dict[str, tuple[tuple[str, float], ...]] = {
@@ -256,3 +256,19 @@ def _chain(rng: random.Random, count: int, language: str) -> ChartSpec:
         node = b.add_node("process", [(node, "")])
     b.add_node("end", [(node, "")])
     return b.spec
+
+
+def pick_groups(spec: ChartSpec, rng: random.Random) -> list[dict]:
+    """One or two frames around runs of consecutive nodes (clusters: boxes that are not nodes),
+    each ``{"id", "title", "nodes"}``; the first and last node stay outside."""
+    ids = [n.id for n in spec.nodes[1:-1]]
+    groups, start = [], 0
+    for k in range(rng.randint(1, 2)):
+        if len(ids) - start < 2:
+            break
+        first = rng.randint(start, len(ids) - 2)
+        last = rng.randint(first + 1, min(len(ids) - 1, first + 5))
+        title = rng.choice(GROUP_TITLES["zh" if spec.language == "zh" else "en"])
+        groups.append({"id": f"cluster_{k}", "title": title, "nodes": ids[first : last + 1]})
+        start = last + 1
+    return groups
