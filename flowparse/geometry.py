@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-__all__ = ["box_iou", "clip_box", "normalize_box", "denormalize_box", "box_center"]
+__all__ = ["box_iou", "clip_box", "normalize_box", "denormalize_box", "box_center", "point_box_distance"]
 
 Box = Sequence[float]
 
@@ -25,6 +26,15 @@ def box_iou(a: Box, b: Box) -> float:
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def point_box_distance(p: Sequence[float], box: Box) -> float:
+    """Distance from a point to a box (0.0 inside it).
+
+    >>> point_box_distance((13, 14), (0, 0, 10, 10)), point_box_distance((5, 5), (0, 0, 10, 10))
+    (5.0, 0.0)
+    """
+    return math.hypot(max(box[0] - p[0], 0.0, p[0] - box[2]), max(box[1] - p[1], 0.0, p[1] - box[3]))
 
 
 def clip_box(box: Box, width: float, height: float) -> tuple[float, float, float, float]:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.crossings import split_crossings
+from flowparse.backends.classical.crossings import Groups, split_crossings
 from flowparse.backends.classical.page import Page
+from flowparse.geometry import point_box_distance
 
 __all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATIO"]
 
@@ -163,22 +164,9 @@ def _pieces(labels: np.ndarray, stats: np.ndarray, n: int, contacts: dict[int, l
     return pieces
 
 
-def _box_distance(p: tuple[float, float], box: tuple[float, float, float, float]) -> float:
-    dx = max(box[0] - p[0], 0.0, p[0] - box[2])
-    dy = max(box[1] - p[1], 0.0, p[1] - box[3])
-    return float(np.hypot(dx, dy))
-
-
 def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int], list[Contact], int]]:
     """Group pieces joined across short gaps; loose ends near a shape make (weaker) contacts."""
-    parent = list(range(len(pieces)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = Groups(len(pieces))
     ends = [(k, e) for k, piece in enumerate(pieces) for e in piece.ends]
     pairs = []
     for a in range(len(ends)):
@@ -190,21 +178,20 @@ def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int
     used: set[int] = set()
     joins = 0
     for _dist, a, b in sorted(pairs):
-        if a in used or b in used or root(ends[a][0]) == root(ends[b][0]):
+        if a in used or b in used or not sets.join(ends[a][0], ends[b][0]):
             continue
         used |= {a, b}
-        parent[root(ends[a][0])] = root(ends[b][0])
         joins += 1
     extra: dict[int, list[Contact]] = {}
     for idx, (k, e) in enumerate(ends):
         if idx in used or not boxes:
             continue
-        dist, node = min((_box_distance(e, box), j) for j, box in enumerate(boxes))
+        dist, node = min((point_box_distance(e, box), j) for j, box in enumerate(boxes))
         if dist <= gap and all(c.node != node for c in pieces[k].contacts):
             extra.setdefault(k, []).append(Contact(node, e, gap=True))
     groups: dict[int, tuple[list[int], list[Contact], int]] = {}
     for k, piece in enumerate(pieces):
-        members, contacts, gaps = groups.setdefault(root(k), ([], [], 0))
+        members, contacts, gaps = groups.setdefault(sets.root(k), ([], [], 0))
         members.append(piece.label)
         contacts += piece.contacts + extra.get(k, [])
     out = []

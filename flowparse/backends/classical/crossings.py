@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["thin", "split_crossings"]
+__all__ = ["Groups", "thin", "split_crossings"]
 
 #: Two branches go straight on through a junction when their directions are this close to
 #: opposite (cosine): about 35 degrees of bend at most.
@@ -47,6 +47,30 @@ def thin(mask: np.ndarray) -> np.ndarray:
             return img[1:-1, 1:-1]
 
 
+class Groups:
+    """Items 0..n-1 joined into groups (union-find with path halving).
+
+    >>> g = Groups(4); g.join(0, 1), g.join(1, 0), g.root(0) == g.root(1) != g.root(2)
+    (True, False, True)
+    """
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def root(self, i: int) -> int:
+        """The item that stands for ``i``'s group."""
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> bool:
+        """Put ``a`` and ``b`` in one group; False when they were in one already."""
+        ra, rb = self.root(a), self.root(b)
+        self.parent[ra] = rb
+        return ra != rb
+
+
 def split_crossings(mask: np.ndarray, points: list[tuple[float, float]], pen: float) -> list[int] | None:
     """Which line each of ``points`` (where the line meets a shape, in ``mask``'s pixels) is on
     once crossings in ``mask`` (one connected piece of line ink) are undone: a line id per point,
@@ -65,17 +89,10 @@ def split_crossings(mask: np.ndarray, points: list[tuple[float, float]], pen: fl
     joints = cv2.dilate(((skeleton == 1) & (neighbours >= 3)).astype(np.uint8), disc)
     n_zones, zones = cv2.connectedComponents(joints, connectivity=8)
     n_branches, branches = cv2.connectedComponents(skeleton & (joints == 0), connectivity=8)
-    parent = list(range(n_branches))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    lines = Groups(n_branches)
     for z in range(1, n_zones):
         for a, b in _through_pairs(zones == z, branches, radius, pen):
-            parent[root(a)] = root(b)
+            lines.join(a, b)
     ys, xs = np.nonzero(branches)
     if not len(xs):
         return None
@@ -84,7 +101,7 @@ def split_crossings(mask: np.ndarray, points: list[tuple[float, float]], pen: fl
     for x, y in points:
         d = (xs - x) ** 2 + (ys - y) ** 2
         k = int(np.argmin(d))
-        ids.append(root(int(branches[ys[k], xs[k]])) if d[k] <= reach**2 else None)
+        ids.append(lines.root(int(branches[ys[k], xs[k]])) if d[k] <= reach**2 else None)
     return ids
 
 

@@ -36,7 +36,7 @@ from flowparse.backends.classical.text import (
     node_text_lines,
     text_height,
 )
-from flowparse.geometry import box_iou, clip_box
+from flowparse.geometry import box_iou, clip_box, point_box_distance
 from flowparse.graph import add_arrow, add_shape, new_graph
 
 __all__ = ["detect", "attach_arrows", "MAX_SIDE", "MIN_SCORE"]
@@ -357,7 +357,7 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
         dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
         # ... and the text itself lies within two text heights of it: a chart's title, wide and
         # above the first shape, has its middle within reach of the first arrow but not its ink.
-        if dist <= reach and _box_distance(block.box, connectors[best].points) <= 2.0 * text_h:
+        if dist <= reach and _polyline_box_distance(connectors[best].points, block.box) <= 2.0 * text_h:
             found.setdefault(best, []).append((block.box, " ".join(parts)))
     for k, pieces in found.items():
         pieces.sort(key=lambda p: (round((p[0][1] + p[0][3]) / 2 / text_h), p[0][0]))
@@ -377,10 +377,11 @@ def _strip_line_marks(text: str) -> str:
     return text.strip(" |/\\-_\u2014\u2013'`")
 
 
-def _box_distance(box: tuple[int, int, int, int], points: Sequence[tuple[float, float]]) -> float:
+def _polyline_box_distance(points: Sequence[tuple[float, float]], box: tuple[int, int, int, int]) -> float:
     """Distance from a polyline to a box: 0 where it runs through the box.
 
-    >>> _box_distance((0, 0, 10, 10), [(20, -5), (20, 30)]), _box_distance((0, 0, 10, 10), [(-5, 5), (30, 5)])
+    >>> beside, across = [(20, -5), (20, 30)], [(-5, 5), (30, 5)]
+    >>> _polyline_box_distance(beside, (0, 0, 10, 10)), _polyline_box_distance(across, (0, 0, 10, 10))
     (10.0, 0.0)
     """
     x0, y0, x1, y1 = box
@@ -389,7 +390,7 @@ def _box_distance(box: tuple[int, int, int, int], points: Sequence[tuple[float, 
     for a, b in zip(points, points[1:]):
         if _segment_meets_box(a, b, box):
             return 0.0
-        ends = min(math.hypot(max(x0 - px, 0, px - x1), max(y0 - py, 0, py - y1)) for px, py in (a, b))
+        ends = min(point_box_distance(a, box), point_box_distance(b, box))
         best = min(best, ends, min(_polyline_distance(c, (a, b)) for c in corners))
     return best
 
