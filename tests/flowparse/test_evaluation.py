@@ -213,6 +213,18 @@ def test_eval_command(folders, tmp_path):
     assert (tmp_path / "r.md").is_file()
     plain = runner.invoke(main, ["eval", *map(str, folders)])
     assert plain.exit_code == 0 and "diagram exact 0.200" in plain.output
+    assert "groups" not in plain.output  # no group to find and none claimed: no line for them
+
+
+def test_eval_command_reports_groups_when_there_are_some(tmp_path):
+    G = chart(5)
+    G.graph["subgraphs"] = [{"id": "a", "title": "Setup", "nodes": ["n1", "n2"]}]
+    write_json(G, tmp_path / "truth" / "c.json")
+    G.graph["subgraphs"][0]["title"] = "Set up"
+    write_json(G, tmp_path / "pred" / "c.json")
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "truth"), str(tmp_path / "pred")])
+    assert result.exit_code == 0, result.output
+    assert "groups P 1.000  R 1.000  F1 1.000  title acc 0.000" in result.output
 
 
 def test_eval_of_an_empty_truth_folder_fails_cleanly(tmp_path):
