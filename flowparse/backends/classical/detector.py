@@ -287,10 +287,12 @@ def _add_subgraphs(G: nx.DiGraph, frames: list, titles: list[list[np.ndarray]], 
     """Each frame becomes a subgraph (id, title, every node inside it). A frame around the whole
     chart with no title is a border, not a group."""
     nodes = list(G.nodes)
+    crops = [crop for lines in titles for crop in lines]
+    read = iter(reader.read(crops) if reader is not None and crops else [])  # one batch for all frames
     subgraphs = []
-    for frame, crops in zip(frames, titles):
-        read = reader.read(crops) if reader is not None and crops else []
-        title = " ".join(_strip_line_marks(text) for text, conf in read if conf >= 0.5 and text.strip())
+    for frame, lines in zip(frames, titles):
+        parts = [next(read) for _ in lines] if reader is not None else []
+        title = " ".join(_strip_line_marks(text) for text, conf in parts if conf >= 0.5 and text.strip())
         if len(frame.members) == len(nodes) and not title:
             continue
         members = [nodes[k] for k in frame.members]

@@ -3,7 +3,8 @@
 A frame is four straight sides, solid or dashed, with square or slightly rounded corners, that
 hold at least one shape. Its sides are found as long straight runs of ink. Left in the page,
 they would read as connectors that join every arrow crossing them, so the connector pass takes
-them out (a crossing keeps its pixels), and the text in a frame's top band is the frame's title.
+them out (a crossing keeps its pixels), and the text in a frame's top band (or bottom band) is
+the frame's title.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 from flowparse.backends.classical.page import LINE_CONTRAST, TINT_CONTRAST, Page
+from flowparse.geometry import box_iou
 
 __all__ = ["Frame", "find_frames", "frame_fill", "frame_holds", "frame_ink", "in_band", "stroke_mask", "title_bands"]
 
@@ -67,13 +69,13 @@ def find_frames(page: Page, boxes: list[Box], *, filled: bool = False) -> list[F
         for top in across
         for bottom in across
         if bottom[1] > top[3] + shortest
-        and (frame := _closed_by(top, bottom, down, joined, gap, boxes, filled)) is not None
+        and (frame := _closed_by(top, bottom, down, joined, gap, boxes, holding_none=filled)) is not None
     ]
     # Nested frames never share a side: a frame that shares one with a bigger frame is that
     # frame's side closed off by a shape's side or a connector across it.
     frames: list[Frame] = []
     for frame in sorted(found, key=lambda f: (-_area(f.box), f.box)):
-        if not any(set(frame.sides) & set(f.sides) or _iou(frame.box, f.box) > 0.8 for f in frames):
+        if not any(set(frame.sides) & set(f.sides) or box_iou(frame.box, f.box) > 0.8 for f in frames):
             frames.append(frame)
     return frames
 
@@ -128,13 +130,13 @@ def _runs(ink: np.ndarray, gap: int, length: int, thick: int, *, along_x: bool) 
 
 
 def _closed_by(
-    top: Box, bottom: Box, down: list[Box], joined: np.ndarray, gap: int, boxes: list[Box], empty: bool
+    top: Box, bottom: Box, down: list[Box], joined: np.ndarray, gap: int, boxes: list[Box], *, holding_none: bool
 ) -> Frame | None:
     """The frame whose top and bottom sides lie on these runs, closed by two upright runs.
 
-    A side's run may go on past one of its corners (a connector that leaves along it); a rounded corner
-    shortens the sides that meet at it by its radius, up to a fifth of the frame's smaller side.
-    The frame must hold a shape (unless ``empty``) and must not be one."""
+    A side's run may go on past one of its corners (a connector that leaves along it); a rounded
+    corner shortens the sides that meet at it by its radius, up to a fifth of the frame's smaller side.
+    The frame must hold a shape (unless ``holding_none``) and must not be one."""
     y1, y2 = top[1], bottom[3]
     a, b = max(top[0], bottom[0]), min(top[2], bottom[2])  # where both lying sides run
     if b - a < y2 - y1 and b - a < 30:
@@ -150,7 +152,7 @@ def _closed_by(
     if not all(_corner(joined, lying, upright, gap) for lying in (top, bottom) for upright in (left, right)):
         return None
     members = [k for k, m in enumerate(boxes) if _inside(m, box)]
-    if not (members or empty) or any(_iou(boxes[k], box) > 0.5 for k in members):
+    if not (members or holding_none) or any(box_iou(boxes[k], box) > 0.5 for k in members):
         return None  # holds no shape, or is a shape's own outline
     thickness = max(top[3] - top[1], bottom[3] - bottom[1], left[2] - left[0], right[2] - right[0])
     corner = max(a - box[0], box[2] - b, left[1] - y1, y2 - left[3], 0)
@@ -182,13 +184,6 @@ def _inside(b: Box, box: Box) -> bool:
 
 def _area(b: Box) -> int:
     return (b[2] - b[0]) * (b[3] - b[1])
-
-
-def _iou(a: Box, b: Box) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0, w) * max(0, h)
-    return inter / max(1, _area(a) + _area(b) - inter)
 
 
 def frame_ink(frame: Frame, ink: np.ndarray, pen: float) -> np.ndarray:

@@ -62,14 +62,14 @@ def band_text_lines(
     mask = np.zeros(free.shape, np.uint8)
     if ink.shape[0] < 4 or ink.shape[1] < 4:
         return [], mask
-    n, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    _, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
     edges = np.zeros(ink.shape, bool)
     edges[:2], edges[-2:], edges[:, :2], edges[:, -2:] = True, True, True, True
     for k in np.unique(labels[edges & (labels > 0)]):
         ink &= ~_stroke_through(labels == k, edges, page.pen)
     # What still reaches the edge the shapes are beyond is an arrowhead's barbs (its line is
     # gone), not a letter; the title itself may touch the frame on the other side.
-    n, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    _, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
     facing = labels[-2:] if shapes_below else labels[:2]
     ink &= ~np.isin(labels, np.unique(facing[facing > 0]))
     rgb = page.rgb[y0:y1, x0:x1]
