@@ -358,6 +358,28 @@ def test_mermaid_label_plates_are_labels_not_nodes(parser, fill, stroke):
     assert G.edges[names["Check"], names["Done"]]["label"] == ""
 
 
+def test_shapes_filled_darker_than_ink_contrast_keep_a_thin_pen(parser):
+    # Mermaid's forest theme: a green fill far enough from the page to count as ink. The fills,
+    # not the 1 px connectors, made most of the ink, and the pen came out as wide as a box is tall.
+    from flowparse.backends.classical.page import analyse_page
+
+    img = _page(300, 760)
+    boxes = {"Receive": (50, 40, 250, 110), "Check": (50, 340, 250, 410), "Done": (50, 640, 250, 710)}
+    for x1, y1, x2, y2 in boxes.values():
+        cv2.rectangle(img, (x1, y1), (x2, y2), (205, 228, 152), -1)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (19, 84, 12), 1)
+    for top, bottom in ((110, 340), (410, 640)):
+        cv2.line(img, (150, top), (150, bottom - 2), (51, 51, 51), 1, cv2.LINE_AA)
+        _head(img, (150, bottom), (150, top), size=10, colour=(51, 51, 51))
+    for name, box in boxes.items():
+        img = _write(img, box_center(box), name, colour=(51, 51, 51))
+    assert analyse_page(img).pen <= 2
+    G = validate_graph(parser.parse(img))
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert set(names) == {"Receive", "Check", "Done"}
+    assert set(G.edges) == {(names["Receive"], names["Check"]), (names["Check"], names["Done"])}
+
+
 def test_pale_fill_keeps_its_shape_where_lines_touch_it():
     # A pale fill with a faint outline (Mermaid's neutral theme): the arrowhead on its top and the
     # line leaving its bottom are not part of it (once they were, and it was named a cylinder).

@@ -93,8 +93,25 @@ def _background_colour(rgb: np.ndarray) -> np.ndarray:
     return np.median(border[keys == mode], axis=0).astype(np.uint8)
 
 
+#: A pen this wide is no pen: the ink's ridges are those of shapes filled darker than ink contrast.
+FILL_WIDTH = 9
+
+
 def _pen_width(ink: np.ndarray) -> float:
-    """Typical stroke width: twice the distance-to-page on the ridge of the ink, median."""
+    """Typical stroke width: twice the distance-to-page on the ridge of the ink, median.
+
+    Where shapes filled darker than ink contrast make up most of the ink, that median is as
+    wide as the shapes are tall; the pen is then measured on the ink outside the filled areas.
+    """
+    pen = _ridge_width(ink)
+    if pen < FILL_WIDTH:
+        return pen
+    filled = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (FILL_WIDTH,) * 2))
+    strokes = cv2.bitwise_and(ink, cv2.bitwise_not(cv2.dilate(filled, np.ones((3, 3), np.uint8))))
+    return _ridge_width(strokes) if np.count_nonzero(strokes) >= 100 else pen
+
+
+def _ridge_width(ink: np.ndarray) -> float:
     if not ink.any():
         return 1.0
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
