@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["box_iou", "clip_box", "normalize_box", "denormalize_box", "box_center", "point_box_distance"]
+__all__ = [
+    "box_iou", "clip_box", "normalize_box", "denormalize_box", "box_center", "point_box_distance", "segment_meets_box",
+]
 
 Box = Sequence[float]
 
@@ -35,6 +37,21 @@ def point_box_distance(p: Sequence[float], box: Box) -> float:
     (5.0, 0.0)
     """
     return math.hypot(max(box[0] - p[0], 0.0, p[0] - box[2]), max(box[1] - p[1], 0.0, p[1] - box[3]))
+
+
+def segment_meets_box(a: Sequence[float], b: Sequence[float], box: Box) -> bool:
+    """Whether segment a-b touches the box: their boxes overlap and the box's corners are not
+    all on one side of the segment's line.
+
+    >>> segment_meets_box((-5, 5), (30, 5), (0, 0, 10, 10)), segment_meets_box((-5, 5), (0, 20), (0, 0, 10, 10))
+    (True, False)
+    """
+    x0, y0, x1, y1 = box
+    if max(a[0], b[0]) < x0 or min(a[0], b[0]) > x1 or max(a[1], b[1]) < y0 or min(a[1], b[1]) > y1:
+        return False
+    corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
+    sides = [(b[0] - a[0]) * (cy - a[1]) - (b[1] - a[1]) * (cx - a[0]) for cx, cy in corners]
+    return min(sides) <= 0 <= max(sides)
 
 
 def clip_box(box: Box, width: float, height: float) -> tuple[float, float, float, float]:

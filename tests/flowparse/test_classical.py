@@ -380,6 +380,25 @@ def test_shapes_filled_darker_than_ink_contrast_keep_a_thin_pen(parser):
     assert set(G.edges) == {(names["Receive"], names["Check"]), (names["Check"], names["Done"])}
 
 
+def test_a_label_plate_wider_than_the_gap_rule_is_crossed(parser):
+    # A label plate cuts its line for the label's whole width, here about eight text heights.
+    img = _page(900, 200)
+    boxes = {"Power on": (30, 60, 200, 130), "Notify": (700, 60, 870, 130)}
+    for name, box in boxes.items():
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, box_center(box), name)
+    cv2.line(img, (200, 95), (690, 95), (51, 51, 51), 2)
+    _head(img, (700, 95), (600, 95), colour=(51, 51, 51))
+    label = "retry after a day"
+    x1, _, x2, _ = ImageDraw.Draw(Image.fromarray(img)).textbbox((450, 95), label, _font(LATIN_FONT, 18), "mm")
+    cv2.rectangle(img, (int(x1) - 2, 82), (int(x2) + 2, 108), (232, 232, 232), -1)  # tight round its text
+    img = _write(img, (450, 95), label, colour=(51, 51, 51))
+    G = validate_graph(parser.parse(img))
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.has_edge(names["Power on"], names["Notify"])
+    assert G.edges[names["Power on"], names["Notify"]]["label"] == label
+
+
 def test_pale_fill_keeps_its_shape_where_lines_touch_it():
     # A pale fill with a faint outline (Mermaid's neutral theme): the arrowhead on its top and the
     # line leaving its bottom are not part of it (once they were, and it was named a cylinder).

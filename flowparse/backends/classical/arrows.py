@@ -8,6 +8,7 @@ short gaps; a line's end is an arrowhead when the ink there is much wider than t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -15,7 +16,7 @@ import numpy as np
 
 from flowparse.backends.classical.crossings import Groups, split_crossings
 from flowparse.backends.classical.page import Page
-from flowparse.geometry import point_box_distance
+from flowparse.geometry import point_box_distance, segment_meets_box
 
 __all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATIO"]
 
@@ -76,18 +77,20 @@ def trace_connectors(
     text_h: float,
     boxes: list[tuple[float, float, float, float]],
     free: np.ndarray | None = None,
+    texts: Sequence[tuple[int, int, int, int]] = (),
 ) -> list[Connector]:
     """The connectors in ``lines`` (ink outside shapes, text removed) between the zones' shapes.
 
     ``free`` (all full-contrast ink outside shapes) is where arrowhead widths are measured; it
-    lets a head's barbs count even where the shape's outline cut them off their line."""
+    lets a head's barbs count even where the shape's outline cut them off their line. ``texts``
+    are the boxes of the text taken out of ``lines``: a line cut by one is joined across it."""
     free = lines if free is None else free
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     thickness = cv2.distanceTransform(lines, cv2.DIST_L2, 3)
     contacts = _contacts(zone, labels, n, apart=max(8.0, 4 * page.pen))
     pieces = _pieces(labels, stats, n, contacts)
     gap = max(2.5 * text_h, 6 * page.pen, 12.0)
-    chains = _chain(pieces, boxes, gap)
+    chains = _chain(pieces, boxes, gap, texts, max(0.6 * text_h, 2 * page.pen + 2))
     radius = max(10.0, 1.3 * text_h, 4 * page.pen)  # about an arrowhead's length, with room
     out: list[Connector] = []
     for members, chain_contacts, gaps in chains:
@@ -164,17 +167,26 @@ def _pieces(labels: np.ndarray, stats: np.ndarray, n: int, contacts: dict[int, l
     return pieces
 
 
-def _chain(pieces: list[_Piece], boxes: list, gap: float) -> list[tuple[list[int], list[Contact], int]]:
-    """Group pieces joined across short gaps; loose ends near a shape make (weaker) contacts."""
+def _chain(
+    pieces: list[_Piece], boxes: list, gap: float, texts: Sequence = (), reach: float = 0.0
+) -> list[tuple[list[int], list[Contact], int]]:
+    """Group pieces joined across short gaps, or across a text box both ends reach (a label
+    set on the line, however wide); loose ends near a shape make (weaker) contacts."""
     sets = Groups(len(pieces))
     ends = [(k, e) for k, piece in enumerate(pieces) for e in piece.ends]
     pairs = []
     for a in range(len(ends)):
         for b in range(a + 1, len(ends)):
             if ends[a][0] != ends[b][0]:
-                d = float(np.hypot(ends[a][1][0] - ends[b][1][0], ends[a][1][1] - ends[b][1][1]))
+                d = math.dist(ends[a][1], ends[b][1])
                 if d <= gap:
                     pairs.append((d, a, b))
+    for box in texts:
+        near = [i for i, (_, e) in enumerate(ends) if point_box_distance(e, box) <= reach]
+        for i, a in enumerate(near):
+            for b in near[i + 1 :]:
+                if ends[a][0] != ends[b][0] and segment_meets_box(ends[a][1], ends[b][1], box):
+                    pairs.append((math.dist(ends[a][1], ends[b][1]), a, b))
     used: set[int] = set()
     joins = 0
     for _dist, a, b in sorted(pairs):

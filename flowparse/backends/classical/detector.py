@@ -36,7 +36,7 @@ from flowparse.backends.classical.text import (
     node_text_lines,
     text_height,
 )
-from flowparse.geometry import box_iou, clip_box, point_box_distance
+from flowparse.geometry import box_iou, clip_box, point_box_distance, segment_meets_box
 from flowparse.graph import add_arrow, add_shape, new_graph
 
 __all__ = ["detect", "attach_arrows", "MAX_SIDE", "MIN_SCORE"]
@@ -268,7 +268,7 @@ def _add_connectors(
     lines = free.copy()
     for block in blocks:
         lines[block.pixels[:, 1], block.pixels[:, 0]] = 0
-    connectors = trace_connectors(page, zone, lines, text_h, boxes, solid)
+    connectors = trace_connectors(page, zone, lines, text_h, boxes, solid, [b.box for b in blocks])
     if reader is not None:
         found = _letters_on_connectors(page, free, zone, blocks, connectors, text_h)
         blocks += [b for b in found if not any(in_band(b.box, band) for band in bands)]
@@ -390,22 +390,11 @@ def _polyline_box_distance(points: Sequence[tuple[float, float]], box: tuple[int
     corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
     best = math.inf
     for a, b in zip(points, points[1:]):
-        if _segment_meets_box(a, b, box):
+        if segment_meets_box(a, b, box):
             return 0.0
         ends = min(point_box_distance(a, box), point_box_distance(b, box))
         best = min(best, ends, min(_polyline_distance(c, (a, b)) for c in corners))
     return best
-
-
-def _segment_meets_box(a, b, box) -> bool:
-    """Whether segment a-b touches the box: their boxes overlap and the box's corners are not
-    all on one side of the segment's line."""
-    x0, y0, x1, y1 = box
-    if max(a[0], b[0]) < x0 or min(a[0], b[0]) > x1 or max(a[1], b[1]) < y0 or min(a[1], b[1]) > y1:
-        return False
-    corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
-    sides = [(b[0] - a[0]) * (cy - a[1]) - (b[1] - a[1]) * (cx - a[0]) for cx, cy in corners]
-    return min(sides) <= 0 <= max(sides)
 
 
 def _polyline_distance(p: tuple[float, float], points: Sequence[tuple[float, float]]) -> float:
