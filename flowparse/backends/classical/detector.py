@@ -26,7 +26,7 @@ from flowparse.backends.classical.frames import (
     title_bands,
 )
 from flowparse.backends.classical.ocr import TextReader, get_reader
-from flowparse.backends.classical.page import LINE_CONTRAST, TINT_CONTRAST, Page, analyse_page
+from flowparse.backends.classical.page import INK_CONTRAST, LINE_CONTRAST, TINT_CONTRAST, Page, analyse_page
 from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, sides_run_on, template_mask
 from flowparse.backends.classical.text import (
     TextBlock,
@@ -67,7 +67,10 @@ def detect(
     page, scale = _page_at_working_size(rgb)
     reader = reader or get_reader()
     # label plates are left to the connector pass, which reads their text as the arrow's label
-    regions, filled = _shapes_in_filled_frames(page, [r for r in find_shapes(page) if not is_label_plate(page, r)])
+    shapes, plates = [], []
+    for region in find_shapes(page):
+        (plates if is_label_plate(page, region) else shapes).append(region)
+    regions, filled = _shapes_in_filled_frames(page, shapes)
     texts, line_boxes = _read_node_texts(page, regions, reader)
     text_h = text_height(line_boxes, DEFAULT_TEXT_HEIGHT * max(page.width, page.height) / 1000)
     G = new_graph(width, height, source=source, backend="classical")
@@ -83,7 +86,7 @@ def detect(
         add_shape(G, region.shape, box, text, score=score)
         kept.append(region)
     bodies = [_zone_body(r, page.pen) for r in kept]
-    _add_connectors(G, page, bodies, text_h, reader if labels else None, scale, filled)
+    _add_connectors(G, page, bodies, text_h, reader if labels else None, scale, filled, plates)
     return G
 
 
@@ -233,7 +236,7 @@ def _node_score(region: Region) -> float:
 
 def _add_connectors(
     G: nx.DiGraph, page: Page, bodies: list, text_h: float, reader: TextReader | None, scale: float,
-    filled: Sequence[Frame] = (),
+    filled: Sequence[Frame] = (), plates: Sequence[Region] = (),
 ) -> None:
     nodes = list(G.nodes)
     zone = shape_zones(page, bodies)
@@ -246,6 +249,8 @@ def _add_connectors(
     frames.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))  # outermost first
     free = np.where((page.diff > LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
     solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
+    for plate in plates:
+        _clear_plate(page, plate, free, solid)
     for frame in frames:  # a frame's sides and fill are no connector: arrows crossing them keep their pixels
         free[frame_ink(frame, free, page.pen) > 0] = 0
         solid[frame_ink(frame, solid, page.pen) > 0] = 0
@@ -281,6 +286,16 @@ def _add_connectors(
         points = [(x / scale, y / scale) for x, y in c.points]
         add_arrow(G, u, v, label=c.label, arrow=c.arrow, score=c.score, points=points)
     _add_subgraphs(G, frames, titles, reader)
+
+
+def _clear_plate(page: Page, plate: Region, *masks: np.ndarray) -> None:
+    """Leave only the text on a label's plate in ``masks``: a see-through plate lets the line
+    under it show, faint against the plate, and the text would join that line."""
+    view = (slice(plate.y, plate.y + plate.h), slice(plate.x, plate.x + plate.w))
+    off_fill = np.abs(page.rgb[view].astype(np.int16) - np.array(plate.fill, np.int16)).max(axis=2)
+    faint = (off_fill <= INK_CONTRAST) & (plate.mask > 0)
+    for mask in masks:
+        mask[view][faint] = 0
 
 
 def _add_subgraphs(G: nx.DiGraph, frames: list, titles: list[list[np.ndarray]], reader: TextReader | None) -> None:

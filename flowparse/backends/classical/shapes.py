@@ -125,7 +125,7 @@ def is_label_plate(page: Page, region: Region) -> bool:
     view = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
     fill_contrast = int(np.abs(np.array(region.fill, np.int16) - page.background.astype(np.int16)).max())
     darker = np.where(page.diff[view] > fill_contrast + 10, 255, 0).astype(np.uint8)
-    reach = 2 * int(round(page.pen)) + 5
+    reach = int(round(page.pen)) + 2  # an outline is on the rim; text on a tight plate comes near it
     near_dark = cv2.dilate(darker, np.ones((reach, reach), np.uint8)) > 0
     rim = (region.mask > 0) & ~(cv2.erode(region.mask, np.ones((3, 3), np.uint8)) > 0)
     if np.count_nonzero(rim) == 0 or np.count_nonzero(near_dark & rim) >= 0.7 * np.count_nonzero(rim):
