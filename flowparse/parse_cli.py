@@ -122,6 +122,11 @@ def _stop_on_sigterm() -> None:
     help="Files a folder contributes, e.g. '*.png' (repeatable). [default: images and PDFs]",
 )
 @click.option(
+    "--keep-folders",
+    is_flag=True,
+    help="Write a folder's outputs under OUTPUT/<folder name>/ (for folders whose files share names).",
+)
+@click.option(
     "--manifest", default=None, type=click.Path(dir_okay=False), help="Manifest path. [default: OUTPUT/manifest.jsonl]"
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show counts and rate on stderr.")
@@ -139,6 +144,7 @@ def parse_command(
     resume,
     figures,
     globs,
+    keep_folders,
     manifest,
     progress,
 ):
@@ -159,7 +165,7 @@ def parse_command(
         summary = run_pipeline(
             inputs, out_dir, formats=formats, backend=backend, model=model, options=options, pages=pages, dpi=dpi,
             workers=workers, batch_size=batch_size, resume=resume, figures=figures, globs=globs,
-            manifest=manifest, progress=progress,
+            keep_folders=keep_folders, manifest=manifest, progress=progress,
         )  # fmt: skip
     except ValueError as e:
         raise click.UsageError(str(e)) from None

@@ -6,7 +6,8 @@
 (212, 3, 1)
 
 Each image or PDF page becomes ``OUT/<stem>.json`` (``OUT/<stem>-p3.json`` for page 3 of a PDF;
-files found in a folder keep their sub-folder) in the formats asked for, and one line of
+files found in a folder keep their sub-folder, and with ``keep_folders`` the folder's own name
+too) in the formats asked for, and one line of
 ``OUT/manifest.jsonl`` records how it went. The rules that keep work safe:
 
 - every output is written atomically (temporary file, then rename), and an input's manifest
@@ -114,13 +115,16 @@ def expand_inputs(
     globs: Sequence[str] | None = None,
     out_dir: str | os.PathLike | None = None,
     stdin: BinaryIO | None = None,
+    keep_folders: bool = False,
 ) -> list[Job]:
     """The jobs for ``inputs``: files, folders (recursive, filtered by ``globs``), PDFs and ``-``.
 
     Every page of a PDF is a job (or those ``pages`` asks for, as ``"1,3-5"``); ``-`` reads stdin
     (an image or a PDF). Folders skip hidden entries and ``out_dir``. A job whose input is known to
     be bad carries its ``error``; an input named twice counts once, and two inputs that would
-    write the same output get an error on the second. A bad ``pages`` raises ``ValueError``.
+    write the same output get an error on the second. ``keep_folders`` puts a folder's outputs
+    under its own name (``a/chart``, ``b/chart`` for folders ``a`` and ``b``), so that folders
+    whose files share names can be parsed in one run. A bad ``pages`` raises ``ValueError``.
 
     >>> [j.stem for j in expand_inputs(["report.pdf"], pages="1,3")]  # doctest: +SKIP
     ['report-p1', 'report-p3']
@@ -133,7 +137,7 @@ def expand_inputs(
     seen_keys: set[tuple[str, int | None]] = set()
     stems: dict[str, str] = {}
     for given in inputs:
-        for job in _jobs_of_input(os.fspath(given), ranges, tuple(globs or DEFAULT_GLOBS), skip, stdin):
+        for job in _jobs_of_input(os.fspath(given), ranges, tuple(globs or DEFAULT_GLOBS), skip, stdin, keep_folders):
             if job.key in seen_keys:
                 continue
             seen_keys.add(job.key)
@@ -144,13 +148,16 @@ def expand_inputs(
     return jobs
 
 
-def _jobs_of_input(given: str, ranges, globs, skip: Path | None, stdin: BinaryIO | None) -> Iterator[Job]:
+def _jobs_of_input(
+    given: str, ranges, globs, skip: Path | None, stdin: BinaryIO | None, keep_folders: bool
+) -> Iterator[Job]:
     if given == "-":
         data = (stdin or sys.stdin.buffer).read()
         yield from _jobs_of_file(_STDIN, "stdin", ranges, data=data)
     elif Path(given).is_dir():
+        prefix = f"{Path(given).resolve().name or 'root'}/" if keep_folders else ""
         for path, rel in _walk_folder(Path(given), globs, skip):
-            yield from _jobs_of_file(str(path), rel, ranges)
+            yield from _jobs_of_file(str(path), prefix + rel, ranges)
     else:
         yield from _jobs_of_file(given, Path(given).stem, ranges)
 
@@ -689,13 +696,15 @@ def run_pipeline(
     manifest: str | os.PathLike | None = None,
     progress: bool = True,
     stdin: BinaryIO | None = None,
+    keep_folders: bool = False,
 ) -> Summary:
     """Parse every input into ``out_dir`` in ``formats``; see the module docs for the guarantees.
 
     ``formats`` are names of ``flowparse.converters.FORMATS`` plus ``"overlay"``. ``workers`` > 1
     runs that many processes (for the CPU detector); ``batch_size`` > 1 hands a backend that
     many images per call (for a GPU model). ``figures`` parses the flowcharts found on each page
-    instead of the whole page (outputs ``<stem>-f1.json``, ...). Raises ``ValueError`` for bad
+    instead of the whole page (outputs ``<stem>-f1.json``, ...). ``keep_folders`` writes a
+    folder's outputs under its name (see :func:`expand_inputs`). Raises ``ValueError`` for bad
     arguments and :class:`PipelineSetupError` when the backend cannot be loaded.
 
     >>> run_pipeline(["charts/"], "out", formats=["json", "overlay"], workers=2).exit_code  # doctest: +SKIP
@@ -715,7 +724,7 @@ def run_pipeline(
         batch_size=_at_least_one(batch_size, "batch_size"),
     )
     _at_least_one(workers, "workers")
-    jobs = expand_inputs(inputs, pages=pages, globs=globs, out_dir=out, stdin=stdin)
+    jobs = expand_inputs(inputs, pages=pages, globs=globs, out_dir=out, stdin=stdin, keep_folders=keep_folders)
     if not jobs:
         raise ValueError("no inputs: the folders hold no files matching " + ", ".join(globs or DEFAULT_GLOBS))
     out.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,7 @@ def test_help_names_every_option():
         "--resume",
         "--figures",
         "--glob",
+        "--keep-folders",
         "--manifest",
     ):
         assert option in result.output, option
@@ -98,6 +99,17 @@ def test_usage_errors_exit_2(tmp_path, args, message):
     folder = F.make_mixed_folder(tmp_path / "in")
     result = CliRunner().invoke(main, ["parse", str(folder), "-o", str(tmp_path / "out"), "--backend", F.FAKE, *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_two_folders_with_the_same_file_names_keep_their_folders(tmp_path):
+    for name in ("2024", "2025"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "chart.png").write_bytes(F.png_bytes(40, 30))
+    args = [str(tmp_path / "2024"), str(tmp_path / "2025"), "--backend", F.FAKE, "--no-progress"]
+    assert cli(*args, "-o", str(tmp_path / "flat")).exit_code == 1  # the second chart.png fails
+    result = cli(*args, "-o", str(tmp_path / "out"), "--keep-folders")
+    assert result.exit_code == 0
+    assert set(outputs(tmp_path / "out")) == {"2024/chart.json", "2025/chart.json"}
 
 
 def test_missing_output_folder_or_inputs_exit_2(tmp_path):

@@ -91,6 +91,20 @@ def test_output_folder_inside_the_input_folder_is_not_read_back(mixed):
     assert not [j for j in expand_inputs([mixed], out_dir=mixed / "out") if "out/" in j.stem]
 
 
+def test_keep_folders_puts_each_folder_under_its_name(tmp_path, mixed):
+    other = tmp_path / "other"
+    (other / "sub").mkdir(parents=True)
+    (other / "a.png").write_bytes(F.png_bytes(40, 30))
+    (other / "sub" / "a.png").write_bytes(F.png_bytes(40, 30))
+    plain = expand_inputs([mixed, other])
+    assert [j.stem for j in plain if j.error] == ["a", "sub/a"]  # other's files collide with in's
+    jobs = expand_inputs([mixed, other, mixed / "b.png"], keep_folders=True)
+    assert all(j.error is None for j in jobs)
+    assert [j.stem for j in jobs if j.path.startswith(str(other))] == ["other/a", "other/sub/a"]
+    assert "in/doc-p2" in [j.stem for j in jobs]
+    assert [j.stem for j in jobs][-1] == "b"  # a file given by name keeps its own stem
+
+
 def test_same_input_twice_counts_once_and_colliding_stems_fail_the_second(tmp_path, mixed):
     other = tmp_path / "other"
     other.mkdir()
