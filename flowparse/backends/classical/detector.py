@@ -249,7 +249,7 @@ def _add_connectors(
     frames.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))  # outermost first
     free = np.where((page.diff > LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
     solid = np.where((page.ink > 0) & (zone == 0), 255, 0).astype(np.uint8)
-    for plate in plates:
+    for plate in [*plates, *_small_plates(page, zone, text_h)]:
         _clear_plate(page, plate, free, solid)
     for frame in frames:  # a frame's sides and fill are no connector: arrows crossing them keep their pixels
         free[frame_ink(frame, free, page.pen) > 0] = 0
@@ -286,6 +286,37 @@ def _add_connectors(
         points = [(x / scale, y / scale) for x, y in c.points]
         add_arrow(G, u, v, label=c.label, arrow=c.arrow, score=c.score, points=points)
     _add_subgraphs(G, frames, titles, reader)
+
+
+def _small_plates(page: Page, zone: np.ndarray, text_h: float) -> list[Region]:
+    """Label plates too small for the shape finder: a pale, flat box about a text line high,
+    outside every shape, with text on it (a one- or two-letter label on Mermaid's plate)."""
+    pale = np.where((page.diff > TINT_CONTRAST) & (page.diff <= LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
+    k = 2 * int(round(page.pen)) + 1  # across the line that shows through the plate
+    pale = cv2.morphologyEx(pale, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    pale = cv2.morphologyEx(pale, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # off the pale edges of lines
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(pale, connectivity=4)
+    found = []
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        if h < 0.9 * text_h or w < 0.9 * text_h:
+            continue
+        own = labels[y : y + h, x : x + w] == i
+        # the box: from the first to the last row and column mostly plate (a line's stub is not)
+        rows, cols = np.nonzero(own.mean(axis=1) >= 0.6)[0], np.nonzero(own.mean(axis=0) >= 0.6)[0]
+        if rows.size == 0 or cols.size == 0:
+            continue
+        own = own[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        x, y, h, w = x + cols[0], y + rows[0], own.shape[0], own.shape[1]
+        if not 0.9 * text_h <= h <= 2.6 * text_h or w < 0.9 * text_h or own.mean() < 0.5:
+            continue  # not a box a line of text high
+        if min(own[:, 0].mean(), own[:, -1].mean()) < 0.6:
+            continue  # its sides are not plate
+        if np.count_nonzero(page.ink[y : y + h, x : x + w]) < 8:
+            continue  # nothing written on it
+        fill = tuple(int(v) for v in np.median(page.rgb[y : y + h, x : x + w][own], axis=0))
+        found.append(Region(x=int(x), y=int(y), mask=np.full((h, w), 255, np.uint8), hollow=False, fill=fill))
+    return found
 
 
 def _clear_plate(page: Page, plate: Region, *masks: np.ndarray) -> None:

@@ -128,9 +128,21 @@ def is_label_plate(page: Page, region: Region) -> bool:
     reach = int(round(page.pen)) + 2  # an outline is on the rim; text on a tight plate comes near it
     near_dark = cv2.dilate(darker, np.ones((reach, reach), np.uint8)) > 0
     rim = (region.mask > 0) & ~(cv2.erode(region.mask, np.ones((3, 3), np.uint8)) > 0)
-    if np.count_nonzero(rim) == 0 or np.count_nonzero(near_dark & rim) >= 0.7 * np.count_nonzero(rim):
-        return False  # outlined (or too small to tell): a shape
+    if np.count_nonzero(rim) == 0:
+        return False  # too small to tell: a shape
+    if near_dark[rim].mean() >= 0.7 and min(_side_fractions(near_dark, rim)) >= 0.2:
+        return False  # outlined all round: a shape (text near a plate's rim leaves a side bare)
     return _crossed_by_a_line(page, region)
+
+
+def _side_fractions(marked: np.ndarray, rim: np.ndarray) -> list[float]:
+    """Per side of the box (left, right, top, bottom), the share of ``rim`` pixels nearest that
+    side that are ``marked`` (1.0 for a side with hardly any rim, as a diamond's corners)."""
+    ys, xs = np.nonzero(rim)
+    h, w = rim.shape
+    side = np.argmin(np.stack([xs, w - 1 - xs, ys, h - 1 - ys]), axis=0)
+    return [float(marked[ys[side == k], xs[side == k]].mean()) if np.count_nonzero(side == k) >= 4 else 1.0
+            for k in range(4)]
 
 
 def _crossed_by_a_line(page: Page, region: Region) -> bool:
