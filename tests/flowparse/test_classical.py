@@ -707,3 +707,24 @@ def test_ocr_runs_offline_on_bundled_models(monkeypatch):
     assert all(p.is_file() and p.stat().st_size > 100_000 for p in files.values())
     line = _write(np.full((40, 160, 3), 255, np.uint8), (80, 20), "Offline", size=22)
     assert TextReader(threads=1).read([line]) == [("Offline", pytest.approx(1.0, abs=0.1))]
+
+
+def test_close_line_ends_are_every_pair_within_the_gap():
+    # The connector pass pairs loose line ends in blocks of rows; the pairs must be those of
+    # the plain pairwise loop, across block boundaries too (1300 ends: three blocks).
+    import random
+
+    from flowparse.backends.classical.arrows import _close_pairs
+
+    rnd = random.Random(0)
+    ends = [(rnd.randrange(300), (rnd.uniform(0, 900), rnd.uniform(0, 900))) for _ in range(1300)]
+    plain = {
+        (a, b)
+        for a in range(len(ends))
+        for b in range(a + 1, len(ends))
+        if ends[a][0] != ends[b][0] and math.dist(ends[a][1], ends[b][1]) <= 40
+    }
+    pairs = _close_pairs(ends, 40)
+    assert {(a, b) for _, a, b in pairs} == plain and len(pairs) == len(plain) > 1000
+    assert all(abs(d - math.dist(ends[a][1], ends[b][1])) < 1e-9 for d, a, b in pairs)
+    assert _close_pairs(ends[:1], 40) == []

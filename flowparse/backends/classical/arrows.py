@@ -174,13 +174,7 @@ def _chain(
     set on the line, however wide); loose ends near a shape make (weaker) contacts."""
     sets = Groups(len(pieces))
     ends = [(k, e) for k, piece in enumerate(pieces) for e in piece.ends]
-    pairs = []
-    for a in range(len(ends)):
-        for b in range(a + 1, len(ends)):
-            if ends[a][0] != ends[b][0]:
-                d = math.dist(ends[a][1], ends[b][1])
-                if d <= gap:
-                    pairs.append((d, a, b))
+    pairs = _close_pairs(ends, gap)
     for box in texts:
         near = [i for i, (_, e) in enumerate(ends) if point_box_distance(e, box) <= reach]
         for i, a in enumerate(near):
@@ -210,6 +204,23 @@ def _chain(
     for members, contacts, _ in groups.values():
         out.append((members, contacts, len(members) - 1 + sum(c.gap for c in contacts)))
     return out
+
+
+def _close_pairs(ends: list[tuple[int, tuple[float, float]]], gap: float) -> list[tuple[float, int, int]]:
+    """(distance, a, b) for the ends a < b of different pieces at most ``gap`` apart (a noisy
+    scan has a thousand loose ends: all pairs at once, not one by one)."""
+    if len(ends) < 2:
+        return []
+    piece = np.array([k for k, _ in ends])
+    xy = np.array([e for _, e in ends], np.float64)
+    pairs = []
+    for start in range(0, len(ends), 512):  # rows in blocks: memory stays small on any page
+        rows = slice(start, start + 512)
+        dist = np.hypot(xy[rows, None, 0] - xy[None, :, 0], xy[rows, None, 1] - xy[None, :, 1])
+        later = np.arange(len(ends))[None, :] > np.arange(start, start + dist.shape[0])[:, None]
+        a, b = np.nonzero((dist <= gap) & later & (piece[rows, None] != piece[None, :]))
+        pairs += [(float(dist[i, j]), start + int(i), int(j)) for i, j in zip(a, b)]
+    return pairs
 
 
 def _mark_head(
