@@ -391,22 +391,16 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
     An arrow's blocks make its label in reading order. Blocks side by side on one line less than
     a text height apart are one word the line cut (words of one label are already one block).
     """
-    crops = [line for b in blocks for line in b.lines]
-    read = iter(reader.read(crops))
+    owners = [(block, _nearest_arrow(block, connectors, text_h)) for block in blocks]
+    owners = [(block, k) for block, k in owners if k is not None]  # only what an arrow takes is read
+    read = iter(reader.read([line for block, _ in owners for line in block.lines]))
     found: dict[int, list[tuple[tuple[int, int, int, int], str]]] = {}
-    for block in blocks:
+    for block, k in owners:
         parts = [_strip_line_marks(t) for t, conf in (next(read) for _ in block.lines) if conf >= 0.5]
         # What is left of a rough, hand-drawn line once the traced one is painted out reads as a stroke.
         parts = [t for t in parts if t and not (block.beside_line and t in _STROKE_LIKE)]
-        if not parts or not connectors:
-            continue
-        cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
-        reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
-        dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
-        # ... and the text itself lies within two text heights of it: a chart's title, wide and
-        # above the first shape, has its middle within reach of the first arrow but not its ink.
-        if dist <= reach and _polyline_box_distance(connectors[best].points, block.box) <= 2.0 * text_h:
-            found.setdefault(best, []).append((block.box, " ".join(parts)))
+        if parts:
+            found.setdefault(k, []).append((block.box, " ".join(parts)))
     for k, pieces in found.items():
         pieces.sort(key=lambda p: (round((p[0][1] + p[0][3]) / 2 / text_h), p[0][0]))
         label = pieces[0][1]
@@ -415,6 +409,21 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
             label += ("" if same_line and box[0] - prev[2] < text_h else " ") + text
         c = connectors[k]
         c.label = " ".join(filter(None, [c.label, label]))
+
+
+def _nearest_arrow(block: TextBlock, connectors: Sequence[Connector], text_h: float) -> int | None:
+    """The index of the arrow nearest the block's middle, if within reach (about two text
+    heights past the block's half size) and the block's ink within two text heights of it."""
+    if not connectors:
+        return None
+    cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
+    reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
+    dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
+    # ... the ink too: a chart's title, wide and above the first shape, has its middle within
+    # reach of the first arrow but not its ink.
+    if dist <= reach and _polyline_box_distance(connectors[best].points, block.box) <= 2.0 * text_h:
+        return best
+    return None
 
 
 _STROKE_LIKE = frozenset("1lIi|!/\\")
