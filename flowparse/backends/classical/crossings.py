@@ -9,6 +9,8 @@ that line's ends.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -87,11 +89,16 @@ def split_crossings(mask: np.ndarray, points: list[tuple[float, float]], pen: fl
     radius = max(3, int(round(2 * pen)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     joints = cv2.dilate(((skeleton == 1) & (neighbours >= 3)).astype(np.uint8), disc)
-    n_zones, zones = cv2.connectedComponents(joints, connectivity=8)
+    n_zones, zones, stats, _ = cv2.connectedComponentsWithStats(joints, connectivity=8)
     n_branches, branches = cv2.connectedComponents(skeleton & (joints == 0), connectivity=8)
     lines = Groups(n_branches)
+    # Each junction is looked at in a window round it as far as _through_pairs looks (a noisy
+    # scan has hundreds of junctions: whole-mask arrays per junction cost seconds).
+    margin = int(math.ceil(radius + 3 * pen + 6)) + 2
     for z in range(1, n_zones):
-        for a, b in _through_pairs(zones == z, branches, radius, pen):
+        x, y, w, h, _ = (int(v) for v in stats[z])
+        window = (slice(max(0, y - margin), y + h + margin), slice(max(0, x - margin), x + w + margin))
+        for a, b in _through_pairs(zones[window] == z, branches[window], radius, pen):
             lines.join(a, b)
     ys, xs = np.nonzero(branches)
     if not len(xs):
