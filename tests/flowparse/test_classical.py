@@ -438,6 +438,49 @@ def test_pale_fill_keeps_its_shape_where_lines_touch_it():
     assert shape == "rectangle" and box_iou(bbox, (60, 110, 241, 181)) > 0.95
 
 
+def _on_squared_paper(img: np.ndarray, step=24) -> np.ndarray:
+    """``img`` printed on cream squared paper, as the data engine draws it: light blue lines
+    every ``step`` pixels, multiplied into the ink."""
+    paper = np.empty(img.shape, np.float32)
+    paper[:] = (0.99, 0.95, 0.92)
+    paper[::step] *= (0.8, 0.88, 0.97)
+    paper[:, ::step] *= (0.8, 0.88, 0.97)
+    return (img.astype(np.float32) * paper + 0.5).astype(np.uint8)
+
+
+def _column_chart() -> np.ndarray:
+    boxes = {"Start": (160, 40, 320, 100), "Check": (160, 270, 320, 330), "Done": (160, 500, 320, 560)}
+    img = _boxes(_page(480, 640), boxes)
+    for top, bottom in ((100, 268), (330, 498)):
+        cv2.line(img, (240, top), (240, bottom - 12), (30, 30, 120), 2, cv2.LINE_AA)
+        _head(img, (240, bottom), (240, top), colour=(30, 30, 120))
+    return _write(img, (268, 410), "yes")
+
+
+def test_a_chart_on_squared_paper_reads_as_on_plain_paper(parser):
+    # Paper lines are page-long and fainter than ink; left in, they joined every connector into
+    # one net, and no edge was found.
+    plain = validate_graph(parser.parse(_column_chart()))
+    G = validate_graph(parser.parse(_on_squared_paper(_column_chart())))
+    assert plain.number_of_nodes() == 3 and plain.number_of_edges() == 2
+    assert _edges(G) == _edges(plain)
+    assert {d["text"] for _, d in G.nodes(data=True)} == {"Start", "Check", "Done"}
+
+
+def test_faint_wide_boxes_are_no_paper_lines():
+    # A narrow chart of wide boxes outlined in a pale grey: their sides run across most of the
+    # page, faint, with page on both sides, like paper lines; but paper is ruled evenly, and
+    # box sides alternate between a box's height and the space between boxes. They stay.
+    from flowparse.backends.classical.page import LINE_CONTRAST, analyse_page
+
+    img = _page(260, 520)
+    for top in range(20, 500, 80):
+        cv2.rectangle(img, (20, top), (240, top + 50), (200, 200, 200), 2)
+    page = analyse_page(img)
+    plain = np.abs(img.astype(np.int16) - 255).max(axis=2)
+    assert np.count_nonzero(page.diff > LINE_CONTRAST) == np.count_nonzero(plain > LINE_CONTRAST) > 0
+
+
 @pytest.mark.parametrize("fill", [(255, 255, 255), (205, 250, 255)])
 def test_subroutine_text_is_read_between_its_side_bars(parser, fill):
     # The bars' lines are not letters: once this read "Call vlidate()" and "|all vlidate()".
@@ -492,8 +535,12 @@ def test_empty_page_boxed_in_by_crossing_connectors_is_not_a_node(parser):
 def test_arrows_that_cross_are_both_found(parser):
     # Two elbow arrows cross once: one piece of ink with two tails and two heads (once: no edge)
     img = _page(600, 520)
-    boxes = {"Alpha": (90, 40, 210, 100), "Beta": (390, 40, 510, 100), "Gamma": (150, 420, 270, 480),
-             "Delta": (330, 420, 450, 480)}
+    boxes = {
+        "Alpha": (90, 40, 210, 100),
+        "Beta": (390, 40, 510, 100),
+        "Gamma": (150, 420, 270, 480),
+        "Delta": (330, 420, 450, 480),
+    }
     img = _boxes(img, boxes)
     for path in ([(150, 100), (150, 250), (390, 250), (390, 408)], [(450, 100), (450, 200), (210, 200), (210, 408)]):
         cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2)
@@ -514,16 +561,25 @@ def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):
         length = max(bx - ax, by - ay)
         for t in range(0, length, 14):
             end = min(length, t + 8)
-            cv2.line(img, (ax + (bx - ax) * t // length, ay + (by - ay) * t // length),
-                     (ax + (bx - ax) * end // length, ay + (by - ay) * end // length), colour, 1)
+            cv2.line(
+                img,
+                (ax + (bx - ax) * t // length, ay + (by - ay) * t // length),
+                (ax + (bx - ax) * end // length, ay + (by - ay) * end // length),
+                colour,
+                1,
+            )
 
 
 def _framed_chart(dashed: bool, fill=None) -> np.ndarray:
     """Start -> [Stage 2: Check -> Ship] -> Done, the arrows crossing the frame's top and bottom;
     with ``fill``, the frame filled with that colour and the shapes on it white."""
     img = _page(520, 640)
-    boxes = {"Start": (190, 20, 330, 70), "Check": (190, 200, 330, 250), "Ship": (190, 360, 330, 410),
-             "Done": (190, 560, 330, 610)}
+    boxes = {
+        "Start": (190, 20, 330, 70),
+        "Check": (190, 200, 330, 250),
+        "Ship": (190, 360, 330, 410),
+        "Done": (190, 560, 330, 610),
+    }
     if fill is not None:
         cv2.rectangle(img, (110, 120), (410, 470), fill, -1)
         for box in boxes.values():

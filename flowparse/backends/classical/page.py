@@ -57,28 +57,67 @@ def analyse_page(rgb: np.ndarray) -> Page:
     return Page(rgb=rgb, background=background, diff=diff, ink=ink, tint=tint, pen=_pen_width(ink))
 
 
-#: Ruled or squared paper: at least this many page-long lines each way are a grid, not a chart.
+#: Ruled or squared paper: this many faint page-long lines, either way, are paper, not chart.
 GRID_LINES = 6
+#: A paper line is marked along this share of the page, at most this thick, and fainter than ink.
+PAPER_LINE_SPAN = 0.75
+PAPER_LINE_WIDTH = 4
 
 
 def _without_grid(diff: np.ndarray) -> np.ndarray:
-    """Erase the lines of squared paper: many lines, each running a third of the page or more.
+    """Erase the lines of ruled or squared paper: thin, faint lines across most of the page.
 
-    A chart has at most a few such lines (long back edges); a grid has them every few dozen
-    pixels, both ways. Only when there are many both ways are they taken out.
+    A chart has few lines that long (back edges, a wide box's sides), and those mostly in ink;
+    paper has them every few dozen pixels, fainter than ink, with page on both sides. Only when
+    there are many are they taken out: each pixel of one takes the lower contrast of the pixels
+    just beyond the line on either side (page, or the fill or stroke the line runs under),
+    unless it stands out from the line as chart ink does where it crosses it.
     """
-    h, w = diff.shape
-    marks = np.where(diff > TINT_CONTRAST, 255, 0).astype(np.uint8)
-    across = cv2.morphologyEx(marks, cv2.MORPH_OPEN, np.ones((1, max(3, w // 3)), np.uint8))
-    down = cv2.morphologyEx(marks, cv2.MORPH_OPEN, np.ones((max(3, h // 3), 1), np.uint8))
-    if cv2.connectedComponents(across)[0] - 1 < GRID_LINES or cv2.connectedComponents(down)[0] - 1 < GRID_LINES:
+    marks = diff > TINT_CONTRAST
+    rows, columns = _paper_lines(diff, marks), _paper_lines(diff.T, marks.T)
+    rows, columns = (lines if _evenly_spaced(lines) else [] for lines in (rows, columns))
+    if len(rows) + len(columns) < GRID_LINES:
         return diff
-    lines = cv2.dilate(cv2.bitwise_or(across, down), np.ones((3, 3), np.uint8))
-    # Where a chart stroke crosses a grid line it is darker than the grid: keep what stands out.
-    grid_level = np.median(diff[lines > 0])
     out = diff.copy()
-    out[(lines > 0) & (diff <= grid_level + 30)] = 0
+    for band, lines in ((out, rows), (out.T, columns)):  # out.T is a view: columns as rows
+        for top, bottom, level in lines:
+            beyond = np.minimum(band[max(0, top - 2)], band[min(band.shape[0] - 1, bottom + 1)])
+            line = band[top:bottom]
+            band[top:bottom] = np.where(line > level + 30, line, beyond)
     return out
+
+
+def _evenly_spaced(lines: list[tuple[int, int, float]]) -> bool:
+    """Whether lines are ruled: three or more, nearly every gap a whole number of the smallest
+    (lines hidden under a filled shape leave wider gaps). The sides of a column of boxes
+    alternate between a box's height and the space between boxes."""
+    if len(lines) < 3:
+        return False
+    gaps = np.diff([top for top, _, _ in lines])
+    step = float(gaps.min())
+    ratios = gaps / step
+    return step >= 8 and bool(np.mean(np.abs(ratios - np.round(ratios)) < 0.15) >= 0.75)
+
+
+def _paper_lines(diff: np.ndarray, marks: np.ndarray) -> list[tuple[int, int, float]]:
+    """Rows (``top``, ``bottom``, median contrast) that look like paper lines: runs of at most
+    ``PAPER_LINE_WIDTH`` rows marked along most of their length, fainter than ink, and clearly
+    more marked than the rows two beyond either side (a stripe of a pale fill is not)."""
+    height = diff.shape[0]
+    marked = marks.mean(axis=1)
+    candidates = np.flatnonzero(marked >= PAPER_LINE_SPAN)
+    lines = []
+    for run in np.split(candidates, np.flatnonzero(np.diff(candidates) > 1) + 1):
+        if not 0 < run.size <= PAPER_LINE_WIDTH:
+            continue
+        top, bottom = int(run[0]), int(run[-1]) + 1
+        sides = [r for r in (top - 2, bottom + 1) if 0 <= r < height]
+        if not sides or any(marked[r] > marked[top:bottom].min() - 0.25 for r in sides):
+            continue
+        level = float(np.median(diff[top:bottom][marks[top:bottom]]))
+        if level <= INK_CONTRAST:
+            lines.append((top, bottom, level))
+    return lines
 
 
 def _background_colour(rgb: np.ndarray) -> np.ndarray:
