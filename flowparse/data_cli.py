@@ -163,7 +163,7 @@ def eval_command(truth_dir, pred_dir, as_json, report, iou) -> None:
     click.echo(f"shape acc {fmt(result['shape_accuracy'])}  text exact {fmt(result['text_exact'])}  "
                f"CER {fmt(result['text_cer'])}")
     click.echo(f"edges  P {fmt(e['precision'])}  R {fmt(e['recall'])}  F1 {fmt(e['f1'])}  "
-               f"label acc {fmt(result['edge_label_accuracy'])}")
+               f"label acc {fmt(result['edge_label_accuracy'])}  arrow acc {fmt(result['arrow_accuracy'])}")
     g = result["subgraphs"]
     if g["tp"] + g["fp"] + g["fn"]:  # only for sets with groups, found or claimed
         click.echo(f"groups P {fmt(g['precision'])}  R {fmt(g['recall'])}  F1 {fmt(g['f1'])}  "

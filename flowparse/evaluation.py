@@ -13,7 +13,8 @@ Metrics (all over a whole set of diagrams, micro-averaged):
   distance over the summed truth length.
 - **edges**: directed-edge precision / recall / F1; a predicted edge counts when both its ends
   match truth nodes and the truth has that edge in that direction (either direction when the
-  truth edge has ``arrow`` ``"none"`` or ``"both"``). **edge_label_accuracy** over the edges that count.
+  truth edge has ``arrow`` ``"none"`` or ``"both"``). **edge_label_accuracy** and
+  **arrow_accuracy** (the heads drawn: ``normal``, ``none`` or ``both``) over the edges that count.
 - **subgraphs**: precision / recall / F1 of groups (``G.graph["subgraphs"]``); a predicted group
   counts when its nodes, through the node matching, are exactly a truth group's nodes.
   **subgraph_title_accuracy** over the groups that count.
@@ -154,6 +155,7 @@ def _diagram_counts(truth: nx.DiGraph, pred: nx.DiGraph, iou: float) -> dict:
             continue
         found.add(hit)
         c["label_ok"] += normalize_text(truth.edges[hit].get("label", "")) == normalize_text(pdata.get("label", ""))
+        c["arrow_ok"] += truth.edges[hit].get("arrow", "normal") == pdata.get("arrow", "normal")
     c.update(_subgraph_counts(truth, pred, back))
     c["edge_tp"] = len(found)
     c["edge_fp"] = pred.number_of_edges() - len(found)
@@ -240,6 +242,7 @@ def evaluate(
         (0.0 if total["text_edits"] == 0 else 1.0),
         "edges": _prf(total["edge_tp"], total["edge_fp"], total["edge_fn"]),
         "edge_label_accuracy": _ratio(total["label_ok"], total["edge_tp"]),
+        "arrow_accuracy": _ratio(total["arrow_ok"], total["edge_tp"]),
         "subgraphs": _prf(total["subgraph_tp"], total["subgraph_fp"], total["subgraph_fn"]),
         "subgraph_title_accuracy": _ratio(total["subgraph_title_ok"], total["subgraph_tp"]),
         "diagram_exact": _ratio(total["exact"], len(truth_graphs)),
@@ -387,6 +390,7 @@ def format_report(result: dict, confusion_png: str | None = None) -> str:
         f"| text CER (matched) | {_fmt(result['text_cer'])} |",
         f"| edge precision | {_fmt(e['precision'])} |", f"| edge recall | {_fmt(e['recall'])} |",
         f"| edge F1 | {_fmt(e['f1'])} |", f"| edge label accuracy | {_fmt(result['edge_label_accuracy'])} |",
+        f"| arrow accuracy | {_fmt(result['arrow_accuracy'])} |",
         f"| subgraph F1 | {_fmt(result['subgraphs']['f1'])} |",
         f"| subgraph title accuracy | {_fmt(result['subgraph_title_accuracy'])} |",
         f"| diagram exact | {_fmt(result['diagram_exact'])} |", "",

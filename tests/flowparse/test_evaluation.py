@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from flowparse.converters.json_graph import write_json
 
 from flowparse.cli import main
-from flowparse.evaluation import edit_distance, evaluate, evaluate_dirs, match_nodes, write_report
+from flowparse.evaluation import edit_distance, evaluate, evaluate_dirs, format_report, match_nodes, write_report
 from flowparse.graph import add_arrow, add_shape, new_graph
 
 SHAPE_CYCLE = ("stadium", "rectangle", "diamond", "parallelogram", "cylinder")
@@ -29,7 +29,8 @@ def chart(n: int = 10, *, width: int = 400) -> object:
 
 def perfect(result) -> bool:
     return (result["nodes"]["f1"] == result["edges"]["f1"] == result["shape_accuracy"] == result["text_exact"]
-            == result["edge_label_accuracy"] == result["diagram_exact"] == 1.0 and result["text_cer"] == 0.0
+            == result["edge_label_accuracy"] == result["arrow_accuracy"] == result["diagram_exact"] == 1.0
+            and result["text_cer"] == 0.0
             and result["map"]["map"] == pytest.approx(1.0))
 
 
@@ -101,6 +102,19 @@ def test_symmetric_arrows_match_either_way(arrow):
     assert evaluate([truth], [pred])["edges"]["f1"] == 1.0
 
 
+def test_missed_heads_lower_arrow_accuracy_only():
+    # An edge found between the right nodes, in the right order, but drawn with the wrong heads:
+    # it counts as found; the heads are scored on their own.
+    truth = chart(10)
+    pred = truth.copy()
+    pred.edges["n0", "n1"]["arrow"] = "none"
+    pred.edges["n1", "n2"]["arrow"] = "both"
+    r = evaluate([truth], [pred])
+    assert r["edges"]["f1"] == 1.0 and r["edge_label_accuracy"] == 1.0
+    assert r["arrow_accuracy"] == pytest.approx(0.8)
+    assert "| arrow accuracy | 0.8000 |" in format_report(r)
+
+
 def test_wrong_shapes_texts_and_labels_lower_their_own_metrics_only():
     truth = chart(10)
     pred = truth.copy()
@@ -116,6 +130,7 @@ def test_wrong_shapes_texts_and_labels_lower_their_own_metrics_only():
     truth_chars = sum(len(truth.nodes[n]["text"].lower()) for n in truth)
     assert r["text_cer"] == pytest.approx(1 / truth_chars)
     assert r["edge_label_accuracy"] == pytest.approx(0.9)
+    assert r["arrow_accuracy"] == 1.0
     assert r["diagram_exact"] == 0.0  # shapes are part of "exact"; texts are not
     labels = r["confusion"]["labels"]
     assert r["confusion"]["matrix"][labels.index("stadium")][labels.index("hexagon")] == 1
