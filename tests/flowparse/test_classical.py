@@ -481,6 +481,30 @@ def test_faint_wide_boxes_are_no_paper_lines():
     assert np.count_nonzero(page.diff > LINE_CONTRAST) == np.count_nonzero(plain > LINE_CONTRAST) > 0
 
 
+def test_a_bold_outline_is_all_body():
+    # Graphviz draws bold nodes with one-pixel connectors: the pen is the connectors'. A body one
+    # pen wide left the outline's outer part as line ink, which joined the arrows ending on it
+    # into one net (Database -> Record read as Invoice -> Database).
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    img = _page(600, 700)
+    green = (40, 120, 40)
+    cv2.rectangle(img, (60, 60), (260, 130), green, 3)
+    cv2.polylines(img, [np.array([[420, 40], [540, 95], [420, 150], [300, 95]])], True, green, 3, cv2.LINE_AA)
+    for x in range(60, 560, 50):  # connectors: most of the ink, one pixel wide
+        cv2.line(img, (x, 250), (x, 680), (40, 60, 160), 1)
+    page = analyse_page(img)
+    assert page.pen == 1.0
+    box, diamond = sorted(find_shapes(page), key=lambda r: r.x)
+    assert (box.shape, diamond.shape) == ("rectangle", "diamond")  # named at one pen
+    assert box.bold > 0 and diamond.bold > 0
+    body = np.zeros_like(page.ink)
+    body[box.y : box.y + box.h, box.x : box.x + box.w] = box.mask
+    around = (slice(box.y - 8, box.y + box.h + 8), slice(box.x - 8, box.x + box.w + 8))
+    assert np.count_nonzero(page.ink[around] & ~body[around]) == 0
+
+
 @pytest.mark.parametrize("fill", [(255, 255, 255), (205, 250, 255)])
 def test_subroutine_text_is_read_between_its_side_bars(parser, fill):
     # The bars' lines are not letters: once this read "Call vlidate()" and "|all vlidate()".

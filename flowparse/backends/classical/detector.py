@@ -203,13 +203,16 @@ _POINTY = ("diamond",)
 
 def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
     """(x, y, mask) of the body, plus for pointy shapes their template a few pens larger, so that
-    the tips of a thick outline are never taken for the start of a connector or an arrowhead."""
+    the tips of a thick outline are never taken for the start of a connector or an arrowhead.
+    The template grows from the body at one pen: a bold outline's reach is in the pens already."""
     if region.shape not in _POINTY:
         return region.x, region.y, region.mask
-    grow = int(round(2 * pen + 2))
-    template = template_mask(region.shape, region.w + 2 * grow, region.h + 2 * grow)
-    body = cv2.copyMakeBorder(region.mask, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
-    return region.x - grow, region.y - grow, cv2.bitwise_or(body, template)
+    grow = max(int(round(2 * pen + 2)), region.bold)
+    w, h = region.w - 2 * region.bold, region.h - 2 * region.bold
+    template = template_mask(region.shape, w + 2 * grow, h + 2 * grow)
+    pad = grow - region.bold
+    body = cv2.copyMakeBorder(region.mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    return region.x - pad, region.y - pad, cv2.bitwise_or(body, template)
 
 
 def _page_chartness(page: Page) -> float:

@@ -38,6 +38,8 @@ class Region:
     parts: list[str] = field(default_factory=list)
     inner: Region | None = None
     inked: bool = False
+    #: Pixels the outline reaches beyond one pen (a bold node), taken into the body.
+    bold: int = 0
 
     @property
     def text_mask(self) -> np.ndarray:
@@ -93,8 +95,9 @@ def find_shapes(page: Page) -> list[Region]:
     solids = [s for s in _solids(page) if not any(_twins(s, r, page.pen) for r in interiors)]
     regions = _resolve_nesting(interiors + solids, page.pen)
     for region in regions:
-        region.shape, region.fit = classify_mask(region.mask, hollow=region.hollow, pen=page.pen)
-        if region.shape == "rectangle" and _has_round_corners(region.mask, page.pen):
+        mask = _at_one_pen(region)
+        region.shape, region.fit = classify_mask(mask, hollow=region.hollow, pen=page.pen)
+        if region.shape == "rectangle" and _has_round_corners(mask, page.pen):
             region.shape = "rounded_rectangle"
     regions = _join_parts(regions, page.pen)
     for region in regions:
@@ -105,6 +108,17 @@ def find_shapes(page: Page) -> list[Region]:
             elif region.shape in ("rectangle", "rounded_rectangle"):
                 region.shape = "subroutine"
     return sorted(regions, key=lambda r: (r.y, r.x))
+
+
+def _at_one_pen(region: Region) -> np.ndarray:
+    """The body as the templates expect it, the outline one pen wide: a bold outline taken into
+    the body (square, for the zone round it) would cut a diamond's tips flat."""
+    if not region.bold:
+        return region.mask
+    square = np.ones((2 * region.bold + 1,) * 2, np.uint8)
+    mask = cv2.erode(region.mask, square, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    x, y, w, h = cv2.boundingRect(mask)
+    return mask[y : y + h, x : x + w] if w and h else region.mask
 
 
 def is_label_plate(page: Page, region: Region) -> bool:
@@ -215,21 +229,45 @@ def _interiors(page: Page) -> list[Region]:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
     H, W = free.shape
     grow = max(1, int(round(page.pen)))
+    limit = _bold_limit(page.pen)
     regions = []
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         if area < MIN_AREA or w < 8 or h < 8 or x == 0 or y == 0 or x + w >= W or y + h >= H:
             continue
-        x0, y0 = max(0, x - grow - 1), max(0, y - grow - 1)
-        x1, y1 = min(W, x + w + grow + 1), min(H, y + h + grow + 1)
+        pad = grow + limit + 1
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(W, x + w + pad), min(H, y + h + pad)
         raw = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
         inside = _repair_notches(_fill_holes(raw), page.ink[y0:y1, x0:x1], grow)
         body = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+        bold = _reach(body, page.ink[y0:y1, x0:x1], limit)
+        if bold:  # square, so that a bold box keeps its square corners
+            body = cv2.dilate(body, np.ones((2 * bold + 1, 2 * bold + 1), np.uint8))
         fill = _median_colour(page.rgb[y0:y1, x0:x1], raw > 0)
         region = _crop_region(body, x0, y0, hollow=True, fill=fill)
         region.inked = int(np.count_nonzero(inside)) - int(area) >= 15  # holes in it: text
+        region.bold = bold
         regions.append(region)
     return regions
+
+
+def _bold_limit(pen: float) -> int:
+    return max(2 * int(round(pen)), 4)
+
+
+def _reach(body: np.ndarray, ink: np.ndarray, limit: int) -> int:
+    """How far ink goes on round ``body``: each ring a pixel further out while it is mostly ink,
+    up to ``limit``. A body covers one pen, the chart's commonest stroke (its connectors'); a
+    shape drawn bolder (Graphviz's bold nodes) must not leave the rest of its outline outside."""
+    distance = cv2.distanceTransform(cv2.bitwise_not(body), cv2.DIST_L2, 5)
+    reach = 0
+    while reach < limit:
+        ring = (distance > reach) & (distance <= reach + 1)
+        if not ring.any() or np.count_nonzero(ink[ring]) < 0.5 * np.count_nonzero(ring):
+            break
+        reach += 1
+    return reach
 
 
 def _solids(page: Page) -> list[Region]:

@@ -31,7 +31,7 @@ class TextBlock:
 
 def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
     """Line crops (RGB, padded with the fill colour) of the text inside ``region``, top to bottom."""
-    margin = int(round(page.pen)) + 2
+    margin = int(round(page.pen)) + 2 + region.bold
     # Outside the crop is outside the shape: erode from the crop's edge too.
     inner = cv2.erode(
         region.text_mask,
