@@ -574,6 +574,41 @@ def test_arrows_that_cross_are_both_found(parser):
     assert edges == {("Alpha", "Delta", "normal"), ("Beta", "Gamma", "normal")}
 
 
+@pytest.mark.parametrize("label_y", [280, 288])
+def test_a_fork_at_a_diamonds_tip_has_its_tails_there(parser, label_y):
+    # Two arrows leave the tip, their label set between them: the letters and the other line
+    # behind the tip once read as the barbs of a head, and the arrow as two-headed.
+    img = _page(640, 480)
+    cv2.polylines(img, [np.array([[320, 140], [440, 200], [320, 260], [200, 200]])], True, (0, 0, 0), 2, cv2.LINE_AA)
+    img = _write(img, (320, 200), "Valid?")
+    img = _boxes(img, {"Save": (60, 380, 220, 440), "Retry": (420, 380, 580, 440)})
+    for tip in ((140, 380), (500, 380)):
+        way = np.subtract(tip, (320, 260)) / math.dist(tip, (320, 260))
+        cv2.line(img, (320, 260), tuple(int(v) for v in np.array(tip) - 10 * way), (0, 0, 0), 2, cv2.LINE_AA)
+        _head(img, tip, (320, 260))
+    img = _write(img, (320, label_y), "yes")
+    G = parser.parse(img)
+    edges = {(G.nodes[u]["text"], G.nodes[v]["text"], d["arrow"]) for u, v, d in G.edges(data=True)}
+    assert edges == {("Valid?", "Save", "normal"), ("Valid?", "Retry", "normal")}
+
+
+@pytest.mark.parametrize(("ratios", "arrow"), [((1.7, 3.0), "normal"), ((3.0, 1.7), "normal"), ((2.6, 3.0), "both")])
+def test_a_much_weaker_second_head_is_a_tail(ratios, arrow):
+    # Both ends measured as heads: one with a letter touching it is only just over the line,
+    # while the two heads of a two-headed arrow are drawn alike.
+    from flowparse.backends.classical.arrows import HEAD_RATIO, Contact, _arrow
+
+    ends = [Contact(node=k, point=(10.0 * k, 0.0), head=True, head_ratio=r) for k, r in enumerate(ratios)]
+    labels = np.zeros((20, 40), np.int32)
+    labels[9:11, 0:30] = 1
+    stats = np.array([[0, 0, 40, 20, 0], [0, 9, 30, 2, 60]])
+    assert min(ratios) >= HEAD_RATIO
+    c = _arrow(ends[0], ends[1], [1], labels, stats, 1.0, 1.0)
+    assert c.arrow == arrow
+    if arrow == "normal":  # from the weak end to the strong one
+        assert ratios[c.target] == max(ratios)
+
+
 def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):
     """A cluster's frame: four sides, solid or dashed (8 px dashes, 6 px gaps), 1 px wide."""
     x1, y1, x2, y2 = box

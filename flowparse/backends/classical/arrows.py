@@ -25,6 +25,9 @@ __all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATI
 HEAD_RATIO = 1.55
 #: ... or when the largest circle inside the ink there is this many times the pen's half width.
 FAT_RATIO = 1.8
+#: The two heads of one arrow are drawn alike: when one end measures less than this share of the
+#: other, it is a tail with a letter or another line beside it (a label at a diamond's tip).
+LOPSIDED = 0.6
 
 
 @dataclass
@@ -98,7 +101,7 @@ def trace_connectors(
         for c in chain_contacts + places:
             # On a short connector the far band must not reach the head at the other end.
             span = max((math.dist(c.point, o.point) for o in chain_contacts if o is not c), default=4 * radius)
-            _mark_head(c, labels, thickness, free, members, max(6.0, min(radius, 0.4 * span)), page.pen)
+            _mark_head(c, labels, stats, thickness, free, members, max(6.0, min(radius, 0.4 * span)), page.pen)
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
     return out
 
@@ -226,6 +229,7 @@ def _close_pairs(ends: list[tuple[int, tuple[float, float]]], gap: float) -> lis
 def _mark_head(
     contact: Contact,
     labels: np.ndarray,
+    stats: np.ndarray,
     thickness: np.ndarray,
     free: np.ndarray,
     members: list[int],
@@ -253,8 +257,9 @@ def _mark_head(
         return
     axis /= np.hypot(*axis)
     normal = np.array([-axis[1], axis[0]])
-    # Barbs cut loose from the line still count: ink behind the tip, within 50 degrees of the line.
-    fy, fx = np.nonzero(solid)
+    # Barbs cut loose from the line still count: ink behind the tip, within 50 degrees of the line;
+    # but not another line leaving the shape beside this one (a fork at a diamond's tip).
+    fy, fx = np.nonzero(solid & ~_other_lines(crop, stats, members, radius))
     loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
     along, across = loose @ axis, loose @ normal
     barbs = (np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)
@@ -265,6 +270,13 @@ def _mark_head(
     fat = inscribed / (pen / 2 + 0.5)
     contact.head_ratio = max(contact.head_ratio, fat * HEAD_RATIO / FAT_RATIO)
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
+
+
+def _other_lines(crop: np.ndarray, stats: np.ndarray, members: list[int], radius: float) -> np.ndarray:
+    """Where ``crop`` (line piece ids) holds pieces other than ``members`` longer than ``radius``."""
+    ids = np.unique(crop[crop > 0])
+    long = [i for i in ids if i not in members and max(stats[i, 2], stats[i, 3]) > radius]
+    return np.isin(crop, long)
 
 
 def _spread(values: np.ndarray) -> float:
@@ -334,14 +346,13 @@ def _uncross(
 def _arrow(
     a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float
 ) -> Connector:
-    if a.head and not b.head:
-        a, b = b, a
-    if a.head and b.head:
-        kind = "both"
-    elif b.head:
+    if a.head and b.head and min(a.head_ratio, b.head_ratio) < LOPSIDED * max(a.head_ratio, b.head_ratio):
+        a, b = sorted((a, b), key=lambda c: c.head_ratio)  # the weaker "head" is a tail
         kind = "normal"
     else:
-        kind = "none"
+        if a.head and not b.head:
+            a, b = b, a
+        kind = "both" if a.head else "normal" if b.head else "none"
     if kind != "normal" and (b.point[1], b.point[0]) < (a.point[1], a.point[0]):
         a, b = b, a  # no way to tell: read it top to bottom, left to right
     certainty = min(1.0, min(abs(np.log(max(c.head_ratio, 1e-3) / HEAD_RATIO)) for c in (a, b)) / 0.4)

@@ -274,8 +274,9 @@ def _add_connectors(
     blocks = free_text_blocks(page, free, touching, text_h) if reader is not None else []
     blocks = [b for b in blocks if not any(in_band(b.box, band) for band in bands)]
     lines = free.copy()
-    for block in blocks:
+    for block in blocks:  # text is no line, and letters by a line's end are no barbs of its head
         lines[block.pixels[:, 1], block.pixels[:, 0]] = 0
+        solid[block.pixels[:, 1], block.pixels[:, 0]] = 0
     connectors = trace_connectors(page, zone, lines, text_h, boxes, solid, [b.box for b in blocks])
     if reader is not None:
         found = _letters_on_connectors(page, free, zone, blocks, connectors, text_h)
