@@ -592,6 +592,27 @@ def test_a_fork_at_a_diamonds_tip_has_its_tails_there(parser, label_y):
     assert edges == {("Valid?", "Save", "normal"), ("Valid?", "Retry", "normal")}
 
 
+@pytest.mark.parametrize("size", [8, 12])
+def test_an_open_head_cut_off_by_its_shape_is_a_head(parser, size):
+    # Two thin barbs whose tip sits on the outline: the shape's zone cuts them off the line, and
+    # they stand beside the line's end, not behind it (PIL's open heads on filled boxes).
+    img = _page(420, 420)
+    red, fill = (128, 0, 0), (255, 246, 205)
+    for name, (x1, y1, x2, y2) in {"Start": (150, 40, 270, 90), "Check": (130, 300, 290, 360)}.items():
+        cv2.rectangle(img, (x1, y1), (x2, y2), fill, -1)
+        cv2.rectangle(img, (x1, y1), (x2, y2), red, 1)
+        img = _write(img, ((x1 + x2) // 2, (y1 + y2) // 2), name, colour=red)
+    tip = (210, 302)
+    cv2.line(img, (210, 91), tip, red, 1, cv2.LINE_AA)
+    for side in (-1, 1):
+        end = (round(tip[0] + side * size * math.sin(0.7)), round(tip[1] - size * math.cos(0.7)))
+        cv2.line(img, tip, end, red, 1, cv2.LINE_AA)
+    G = parser.parse(img)
+    assert [(G.nodes[u]["text"], G.nodes[v]["text"], d["arrow"]) for u, v, d in G.edges(data=True)] == [
+        ("Start", "Check", "normal")
+    ]
+
+
 @pytest.mark.parametrize(("ratios", "arrow"), [((1.7, 3.0), "normal"), ((3.0, 1.7), "normal"), ((2.6, 3.0), "both")])
 def test_a_much_weaker_second_head_is_a_tail(ratios, arrow):
     # Both ends measured as heads: one with a letter touching it is only just over the line,

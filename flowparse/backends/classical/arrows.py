@@ -8,7 +8,7 @@ short gaps; a line's end is an arrowhead when the ink there is much wider than t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -101,7 +101,8 @@ def trace_connectors(
         for c in chain_contacts + places:
             # On a short connector the far band must not reach the head at the other end.
             span = max((math.dist(c.point, o.point) for o in chain_contacts if o is not c), default=4 * radius)
-            _mark_head(c, labels, stats, thickness, free, members, max(6.0, min(radius, 0.4 * span)), page.pen)
+            reach = max(6.0, min(radius, 0.4 * span))
+            _mark_head(c, labels, stats, thickness, free, members, contacts, reach, page.pen)
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
     return out
 
@@ -233,6 +234,7 @@ def _mark_head(
     thickness: np.ndarray,
     free: np.ndarray,
     members: list[int],
+    touching: Container[int],
     radius: float,
     pen: float,
 ) -> None:
@@ -257,13 +259,21 @@ def _mark_head(
         return
     axis /= np.hypot(*axis)
     normal = np.array([-axis[1], axis[0]])
-    # Barbs cut loose from the line still count: ink behind the tip, within 50 degrees of the line;
-    # but not another line leaving the shape beside this one (a fork at a diamond's tip).
-    fy, fx = np.nonzero(solid & ~_other_lines(crop, stats, members, radius))
-    loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
-    along, across = loose @ axis, loose @ normal
-    barbs = (np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)
-    width_near = max(_spread(pts[near] @ normal), _spread(across[barbs]) if barbs.sum() >= 3 else 0.0)
+    # Barbs cut loose from the line still count: ink behind the tip, within 50 degrees of the line.
+    # A barb the shape's zone cut off stands beside the contact: its cone opens at the hidden tip,
+    # a pen or so inside the zone, and it counts only with ink on the line's other side too (a
+    # head stands on both sides of its line, a letter touching the shape on one).
+    found = []
+    for mask, back in zip(_loose_barbs(crop, solid, stats, members, touching, radius), (0.0, pen + 2)):
+        fy, fx = np.nonzero(mask)
+        loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
+        along, across = loose @ axis + back, loose @ normal
+        across = across[(np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)]
+        if back and not _both_sides(np.concatenate([across, pts[near] @ normal]), pen):
+            continue
+        found.append(across)
+    barbs = np.concatenate(found)
+    width_near = max(_spread(pts[near] @ normal), _spread(barbs) if barbs.size >= 3 else 0.0)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
@@ -272,11 +282,23 @@ def _mark_head(
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
 
 
-def _other_lines(crop: np.ndarray, stats: np.ndarray, members: list[int], radius: float) -> np.ndarray:
-    """Where ``crop`` (line piece ids) holds pieces other than ``members`` longer than ``radius``."""
+def _loose_barbs(
+    crop: np.ndarray, solid: np.ndarray, stats: np.ndarray, members: list[int], touching: Container[int], radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ink that may be a head's barbs cut off its line: full-contrast ink; and, apart, line pieces
+    that touch a shape and are no longer than a head (a thin barb, anti-aliased, is fainter than ink
+    contrast; a speck of noise touches nothing), but not another line leaving the shape beside
+    this one (a fork at a diamond's tip)."""
     ids = np.unique(crop[crop > 0])
     long = [i for i in ids if i not in members and max(stats[i, 2], stats[i, 3]) > radius]
-    return np.isin(crop, long)
+    cut = np.isin(crop, [i for i in ids if i in touching and max(stats[i, 2], stats[i, 3]) <= radius])
+    return solid & ~np.isin(crop, long) & ~cut, cut
+
+
+def _both_sides(across: np.ndarray, pen: float) -> bool:
+    """Whether ink reaches past the line's edge on either side of it."""
+    edge = pen / 2 + 1
+    return min(np.count_nonzero(across < -edge), np.count_nonzero(across > edge)) >= 2
 
 
 def _spread(values: np.ndarray) -> float:
