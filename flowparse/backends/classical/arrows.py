@@ -263,17 +263,17 @@ def _mark_head(
     # A barb the shape's zone cut off stands beside the contact: its cone opens at the hidden tip,
     # a pen or so inside the zone, and it counts only with ink on the line's other side too (a
     # head stands on both sides of its line, a letter touching the shape on one).
-    found = []
+    line, found = pts[near] @ normal, []
     for mask, back in zip(_loose_barbs(crop, solid, stats, members, touching, radius), (0.0, pen + 2)):
         fy, fx = np.nonzero(mask)
         loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
         along, across = loose @ axis + back, loose @ normal
         across = across[(np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)]
-        if back and not _both_sides(np.concatenate([across, pts[near] @ normal]), pen):
+        if back and not _both_sides(np.concatenate([across, line]), pen):
             continue
         found.append(across)
     barbs = np.concatenate(found)
-    width_near = max(_spread(pts[near] @ normal), _spread(barbs) if barbs.size >= 3 else 0.0)
+    width_near = max(_spread(line), _spread(barbs) if barbs.size >= 3 else 0.0)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())

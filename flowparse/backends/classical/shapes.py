@@ -229,7 +229,7 @@ def _interiors(page: Page) -> list[Region]:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
     H, W = free.shape
     grow = max(1, int(round(page.pen)))
-    limit = _bold_limit(page.pen)
+    limit = max(2 * grow, 4)  # how much bolder than the pen an outline may be
     regions = []
     for i in range(1, n):
         x, y, w, h, area = stats[i]
@@ -250,10 +250,6 @@ def _interiors(page: Page) -> list[Region]:
         region.bold = bold
         regions.append(region)
     return regions
-
-
-def _bold_limit(pen: float) -> int:
-    return max(2 * int(round(pen)), 4)
 
 
 def _reach(body: np.ndarray, ink: np.ndarray, limit: int) -> int:
