@@ -691,6 +691,23 @@ def test_a_frame_is_a_subgraph_that_arrows_cross(parser, dashed, fill):
     validate_graph(G)
 
 
+@pytest.mark.parametrize("gap, pen", [(8, 1), (12, 2)])
+def test_an_arrow_leaving_a_shape_just_inside_a_frame_has_no_head_there(parser, gap, pen):
+    # Where an arrow crosses a frame's side, the side's pixels stay so that the arrow stays one
+    # piece. A stub of side wider than the arrow, a few pixels past its tail, measured as a head:
+    # Ship -> Done read "both", or even Done -> Ship.
+    boxes = {"Check": (190, 60, 330, 110), "Ship": (190, 200, 330, 250), "Done": (190, 420, 330, 470)}
+    img = _boxes(_page(520, 520), boxes)
+    cv2.rectangle(img, (110, 20), (410, 250 + gap), (80, 80, 80), pen)
+    img = _write(img, (160, 40), "Stage", size=16)
+    for top, bottom in ((110, 200), (250, 420)):
+        cv2.line(img, (260, top), (260, bottom - 10), (0, 0, 0), 1, cv2.LINE_AA)
+        _head(img, (260, bottom), (260, top), size=10)
+    G = parser.parse(img)
+    assert _arrows(G) == {("Check", "Ship", "normal"), ("Ship", "Done", "normal")}
+    assert [s["title"] for s in G.graph["subgraphs"]] == ["Stage"]
+
+
 def test_a_border_round_the_whole_chart_is_no_subgraph(parser):
     img = _framed_chart(dashed=False)
     img[128:164, 200:296] = 255  # no title (the arrow at x = 300 stays)

@@ -213,20 +213,30 @@ def frame_ink(frame: Frame, ink: np.ndarray, pen: float) -> np.ndarray:
         row0 = lo - 1 if side in ("top", "left") else hi - t
         before = _any_rows(view, row0 - 3, row0 - 1, a, b)
         after = _any_rows(view, row0 + t + 2, row0 + t + 4, a, b)
-        crossing = np.convolve((before & after).astype(np.int32), np.ones(2 * keep + 1, np.int32), "same") > 0
-        cols = np.flatnonzero(crossing) + a
+        cols = np.flatnonzero(_crossing(before, after, keep)) + a
         if cols.size:
             o[max(0, row0) : row0 + t + 1, cols] = 0
     return out
 
 
+def _crossing(before: np.ndarray, after: np.ndarray, keep: int) -> np.ndarray:
+    """Per column, whether a line crosses the side there: ink on one side with ink on the other
+    within ``keep`` columns (a slanting line), and the columns between them. Only the line's own
+    span stays: a wider stub of the side would read as barbs at an arrow's end close by."""
+    met = (before & _widened(after, keep)) | (after & _widened(before, keep))
+    return ~_widened(~_widened(met, keep), keep)  # close the gap between the two ends of a slant
+
+
+def _widened(mask: np.ndarray, k: int) -> np.ndarray:
+    return np.convolve(mask.astype(np.int32), np.ones(2 * k + 1, np.int32), "same") > 0
+
+
 def _any_rows(view: np.ndarray, r0: int, r1: int, a: int, b: int) -> np.ndarray:
-    """Per column a..b, whether rows r0..r1 hold ink (a pixel's slant either way allowed)."""
+    """Per column a..b, whether rows r0..r1 hold ink."""
     rows = view[max(0, r0) : max(0, r1 + 1), a:b]
     if rows.size == 0:
         return np.zeros(max(0, b - a), bool)
-    hit = rows.any(axis=0)
-    return np.convolve(hit.astype(np.int32), np.ones(5, np.int32), "same") > 0
+    return rows.any(axis=0)
 
 
 def title_bands(frame: Frame, boxes: list[Box], text_h: float, pen: float) -> tuple[Box, Box]:
