@@ -629,6 +629,19 @@ def test_a_much_weaker_second_head_is_a_tail(ratios, arrow):
         assert ratios[c.target] == max(ratios)
 
 
+@pytest.mark.parametrize("grey", [0, 100])
+def test_a_tiny_head_on_a_hairline_is_a_head(parser, grey):
+    # A chart drawn small: a head 3 px across on a 1 px line is under the 4 px every head
+    # must reach, and read "none", unless the line's other end is plainly narrower.
+    img = _page(300, 260)
+    for name, (x1, y1, x2, y2) in {"Start": (90, 20, 210, 60), "Check": (90, 180, 210, 220)}.items():
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 0), 1)
+        img = _write(img, ((x1 + x2) // 2, (y1 + y2) // 2), name, size=14)
+    cv2.line(img, (150, 61), (150, 176), (grey,) * 3, 1, cv2.LINE_AA)
+    _head(img, (150, 179), (150, 61), size=3, colour=(grey,) * 3)
+    assert _arrows(parser.parse(img)) == {("Start", "Check", "normal")}
+
+
 def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):
     """A cluster's frame: four sides, solid or dashed (8 px dashes, 6 px gaps), 1 px wide."""
     x1, y1, x2, y2 = box

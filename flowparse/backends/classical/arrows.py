@@ -38,6 +38,8 @@ class Contact:
     point: tuple[float, float]
     head: bool = False
     head_ratio: float = 1.0
+    #: how wide the ink is at the contact, across the line (pixels)
+    width: float = 0.0
     gap: bool = False
     #: the separate places it touches the shape, where there are several (lines that cross can
     #: meet one shape twice); ``point`` is their mean
@@ -279,6 +281,7 @@ def _mark_head(
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
     fat = inscribed / (pen / 2 + 0.5)
     contact.head_ratio = max(contact.head_ratio, fat * HEAD_RATIO / FAT_RATIO)
+    contact.width = width_near
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
 
 
@@ -368,19 +371,26 @@ def _uncross(
 def _arrow(
     a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float
 ) -> Connector:
-    if a.head and b.head and min(a.head_ratio, b.head_ratio) < LOPSIDED * max(a.head_ratio, b.head_ratio):
-        a, b = sorted((a, b), key=lambda c: c.head_ratio)  # the weaker "head" is a tail
-        kind = "normal"
-    else:
-        if a.head and not b.head:
-            a, b = b, a
-        kind = "both" if a.head else "normal" if b.head else "none"
+    head_a, head_b = a.head, b.head
+    if head_a and head_b and min(a.head_ratio, b.head_ratio) < LOPSIDED * max(a.head_ratio, b.head_ratio):
+        head_a, head_b = a.head_ratio > b.head_ratio, b.head_ratio > a.head_ratio  # the weaker is a tail
+    elif not (head_a or head_b):
+        head_a, head_b = _small_head(a, b), _small_head(b, a)
+    if head_a and not head_b:
+        a, b = b, a
+    kind = "both" if head_a and head_b else "normal" if head_a or head_b else "none"
     if kind != "normal" and (b.point[1], b.point[0]) < (a.point[1], a.point[0]):
         a, b = b, a  # no way to tell: read it top to bottom, left to right
     certainty = min(1.0, min(abs(np.log(max(c.head_ratio, 1e-3) / HEAD_RATIO)) for c in (a, b)) / 0.4)
     score *= 0.75 + 0.25 * certainty
     points = _polyline(a.point, b.point, members, labels, stats, pen)
     return Connector(source=a.node, target=b.node, arrow=kind, points=points, score=float(min(1.0, score)))
+
+
+def _small_head(end: Contact, other: Contact) -> bool:
+    """A head too small for the absolute test (3 px across, on a hairline) that is still a head:
+    wide for its line, at the end of a line whose other end is plain."""
+    return end.head_ratio >= HEAD_RATIO and end.width >= 3 and other.width < LOPSIDED * end.width
 
 
 def _polyline(
