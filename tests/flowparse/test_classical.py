@@ -612,34 +612,45 @@ def test_an_open_head_cut_off_by_its_shape_is_a_head(parser, size):
     assert G.number_of_edges() == 1 and _arrows(G) == {("Start", "Check", "normal")}
 
 
-@pytest.mark.parametrize(("ratios", "arrow"), [((1.7, 3.0), "normal"), ((3.0, 1.7), "normal"), ((2.6, 3.0), "both")])
-def test_a_much_weaker_second_head_is_a_tail(ratios, arrow):
-    # Both ends measured as heads: one with a letter touching it is only just over the line,
-    # while the two heads of a two-headed arrow are drawn alike.
+@pytest.mark.parametrize(
+    ("ratios", "balances", "arrow", "tail"),
+    [
+        ((1.7, 3.0), (1.0, 1.0), "normal", 0),  # much weaker
+        ((3.0, 1.7), (1.0, 1.0), "normal", 1),
+        ((2.6, 3.0), (1.0, 1.0), "both", None),
+        ((3.0, 2.6), (0.1, 0.9), "normal", 0),  # on one side of its line
+        ((2.6, 3.0), (0.8, 0.2), "normal", 1),
+        ((2.6, 3.0), (0.2, 0.4), "both", None),  # neither stands well on both sides: no telling
+    ],
+)
+def test_a_second_head_unlike_the_first_is_a_tail(ratios, balances, arrow, tail):
+    # Both ends measured as heads: one with a letter touching it is only just over the line, or
+    # stands on one side of it, while the two heads of a two-headed arrow are drawn alike.
     from flowparse.backends.classical.arrows import HEAD_RATIO, Contact, _arrow
 
-    ends = [Contact(node=k, point=(10.0 * k, 0.0), head=True, head_ratio=r) for k, r in enumerate(ratios)]
+    ends = [
+        Contact(node=k, point=(10.0 * k, 0.0), head=True, head_ratio=r, balance=b)
+        for k, (r, b) in enumerate(zip(ratios, balances))
+    ]
     labels = np.zeros((20, 40), np.int32)
     labels[9:11, 0:30] = 1
     stats = np.array([[0, 0, 40, 20, 0], [0, 9, 30, 2, 60]])
     assert min(ratios) >= HEAD_RATIO
     c = _arrow(ends[0], ends[1], [1], labels, stats, 1.0, 1.0)
     assert c.arrow == arrow
-    if arrow == "normal":  # from the weak end to the strong one
-        assert ratios[c.target] == max(ratios)
+    if tail is not None:
+        assert c.source == tail
 
 
-@pytest.mark.parametrize("grey", [0, 100])
-def test_a_tiny_head_on_a_hairline_is_a_head(parser, grey):
-    # A chart drawn small: a head 3 px across on a 1 px line is under the 4 px every head
-    # must reach, and read "none", unless the line's other end is plainly narrower.
-    img = _page(300, 260)
-    for name, (x1, y1, x2, y2) in {"Start": (90, 20, 210, 60), "Check": (90, 180, 210, 220)}.items():
-        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 0), 1)
-        img = _write(img, ((x1 + x2) // 2, (y1 + y2) // 2), name, size=14)
-    cv2.line(img, (150, 61), (150, 176), (grey,) * 3, 1, cv2.LINE_AA)
-    _head(img, (150, 179), (150, 61), size=3, colour=(grey,) * 3)
-    assert _arrows(parser.parse(img)) == {("Start", "Check", "normal")}
+@pytest.mark.parametrize("pen", [1, 2])
+def test_a_label_against_a_line_by_its_tail_is_no_head(parser, pen):
+    # "Yes" set against the line just below its source: the letters are line ink, as wide as a
+    # head, but they stand on one side of the line; a head stands on both.
+    img = _boxes(_page(360, 300), {"Check": (110, 30, 250, 80), "Ship": (110, 210, 250, 260)})
+    cv2.line(img, (180, 81), (180, 198), (0, 0, 0), pen, cv2.LINE_AA)
+    _head(img, (180, 209), (180, 81), size=12)
+    img = _write(img, (197 + pen // 2, 100), "Yes")
+    assert _arrows(parser.parse(img)) == {("Check", "Ship", "normal")}
 
 
 def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):

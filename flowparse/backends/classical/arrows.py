@@ -28,6 +28,9 @@ FAT_RATIO = 1.8
 #: The two heads of one arrow are drawn alike: when one end measures less than this share of the
 #: other, it is a tail with a letter or another line beside it (a label at a diamond's tip).
 LOPSIDED = 0.6
+#: ... or when the ink at one end stands on one side of the line (its nearer side reaching under
+#: this share of its farther) while at the other it stands on both (twice this share or more).
+ONE_SIDED = 0.3
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Contact:
     head_ratio: float = 1.0
     #: how wide the ink is at the contact, across the line (pixels)
     width: float = 0.0
+    #: how evenly that ink stands on the line's two sides: 1 a head, near 0 a letter on one side
+    balance: float = 1.0
     gap: bool = False
     #: the separate places it touches the shape, where there are several (lines that cross can
     #: meet one shape twice); ``point`` is their mean
@@ -265,18 +270,19 @@ def _mark_head(
     # A barb the shape's zone cut off stands beside the contact: its cone opens at the hidden tip,
     # a pen or so inside the zone, and it counts only with ink on the line's other side too (a
     # head stands on both sides of its line, a letter touching the shape on one).
-    line, found = pts[near] @ normal, []
+    line, found = pts[near] @ normal, [np.zeros((0, 2))]
     for mask, back in zip(_loose_barbs(crop, solid, stats, members, touching, radius), (0.0, pen + 2)):
         fy, fx = np.nonzero(mask)
         loose = np.stack([fx + x0 - px, fy + y0 - py], axis=1).astype(np.float64)
         along, across = loose @ axis + back, loose @ normal
-        across = across[(np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)]
-        if back and not _both_sides(np.concatenate([across, line]), pen):
+        loose = loose[(np.hypot(along, across) <= radius) & (along > 0) & (np.abs(across) <= 1.2 * along)]
+        if back and not _both_sides(np.concatenate([loose @ normal, line]), pen):
             continue
-        found.append(across)
+        found.append(loose)
     barbs = np.concatenate(found)
-    width_near = max(_spread(line), _spread(barbs) if barbs.size >= 3 else 0.0)
+    width_near = max(_spread(line), _spread(barbs @ normal) if len(barbs) >= 3 else 0.0)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
+    contact.balance = _balance(np.concatenate([pts[near], barbs]), pts, far, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
     fat = inscribed / (pen / 2 + 0.5)
@@ -302,6 +308,36 @@ def _both_sides(across: np.ndarray, pen: float) -> bool:
     """Whether ink reaches past the line's edge on either side of it."""
     edge = pen / 2 + 1
     return min(np.count_nonzero(across < -edge), np.count_nonzero(across > edge)) >= 2
+
+
+def _balance(ink: np.ndarray, line: np.ndarray, far: np.ndarray, pen: float) -> float:
+    """How evenly ``ink`` by a line's end (relative to the contact) stands on the line's two sides:
+    about 1 for a head, near 0 for letters against one side. Letters by the end tilt the mean
+    direction of the ink there, so the line's course is taken two other ways and the fairer kept:
+    along the straight run of ``line`` ink that leaves the contact, and towards the ink further on
+    (``far``; an elbow just past a head is no straight run)."""
+    ways = [_ray(line, pen)] + ([line[far].mean(axis=0)] if far.sum() >= 3 else [])
+    return max(_evenness(ink, line, way, pen) for way in ways)
+
+
+def _ray(line: np.ndarray, pen: float) -> np.ndarray:
+    """Of directions 3 degrees apart, the one whose ray from the contact runs along most ink."""
+    angles = np.radians(np.arange(0, 360, 3))
+    ways = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    across = line @ np.stack([-ways[:, 1], ways[:, 0]], axis=1).T
+    on = (line @ ways.T > 0) & (np.abs(across) <= pen / 2 + 1)
+    return ways[int(np.argmax(on.sum(axis=0)))]
+
+
+def _evenness(ink: np.ndarray, line: np.ndarray, way: np.ndarray, pen: float) -> float:
+    """How far ``ink`` reaches on the nearer side of the line leaving towards ``way``, as a share
+    of how far on the farther, both from the middle of the line's own ink."""
+    way = way / max(float(np.hypot(*way)), 1e-6)
+    side = np.array([-way[1], way[0]])
+    across = line @ side
+    on = (line @ way > 0) & (np.abs(across) <= pen / 2 + 1)
+    lo, hi = np.percentile(ink @ side, [3, 97]) - (float(np.median(across[on])) if on.any() else 0.0)
+    return max(0.0, min(-lo, hi)) / max(-lo, hi, 1e-6)
 
 
 def _spread(values: np.ndarray) -> float:
@@ -372,8 +408,9 @@ def _arrow(
     a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float
 ) -> Connector:
     head_a, head_b = a.head, b.head
-    if head_a and head_b and min(a.head_ratio, b.head_ratio) < LOPSIDED * max(a.head_ratio, b.head_ratio):
-        head_a, head_b = a.head_ratio > b.head_ratio, b.head_ratio > a.head_ratio  # the weaker is a tail
+    if head_a and head_b:
+        tail = _false_head(a, b)
+        head_a, head_b = tail is not a, tail is not b
     elif not (head_a or head_b):
         head_a, head_b = _small_head(a, b), _small_head(b, a)
     if head_a and not head_b:
@@ -385,6 +422,18 @@ def _arrow(
     score *= 0.75 + 0.25 * certainty
     points = _polyline(a.point, b.point, members, labels, stats, pen)
     return Connector(source=a.node, target=b.node, arrow=kind, points=points, score=float(min(1.0, score)))
+
+
+def _false_head(a: Contact, b: Contact) -> Contact | None:
+    """Of two ends that both measured as heads, the one that is a tail with a letter or another
+    line beside it, if either is: an arrow's two heads are drawn alike, and stand on both sides
+    of their line."""
+    weak, strong = sorted((a, b), key=lambda c: c.head_ratio)
+    if weak.head_ratio < LOPSIDED * strong.head_ratio:
+        return weak
+    if min(a.balance, b.balance) < ONE_SIDED and max(a.balance, b.balance) >= 2 * ONE_SIDED:
+        return min((a, b), key=lambda c: c.balance)
+    return None
 
 
 def _small_head(end: Contact, other: Contact) -> bool:
