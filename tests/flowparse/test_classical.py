@@ -642,15 +642,21 @@ def test_a_second_head_unlike_the_first_is_a_tail(ratios, balances, arrow, tail)
         assert c.source == tail
 
 
-@pytest.mark.parametrize("pen", [1, 2])
-def test_a_label_against_a_line_by_its_tail_is_no_head(parser, pen):
-    # "Yes" set against the line just below its source: the letters are line ink, as wide as a
-    # head, but they stand on one side of the line; a head stands on both.
+@pytest.mark.parametrize("side", [-1, 1])
+@pytest.mark.parametrize("label, font", [("Yes", LATIN_FONT), ("是", CJK_FONT), ("No", LATIN_FONT)])
+def test_a_label_against_a_line_by_its_tail_is_read_and_no_head(parser, label, font, side):
+    # A label set against the line just below its source (Graphviz's taillabel). Its letters are
+    # line ink as wide as a head, but they stand on one side of the line, and a head on both.
+    # The letter that touches the line is left out of the text block: the crop reaches for it,
+    # a whole letter high ("Yes", not "res"), and past the tail the traced line is painted out
+    # without the disc kept for a head, so a glyph that touches it is found there ("是").
     img = _boxes(_page(360, 300), {"Check": (110, 30, 250, 80), "Ship": (110, 210, 250, 260)})
-    cv2.line(img, (180, 81), (180, 198), (0, 0, 0), pen, cv2.LINE_AA)
+    cv2.line(img, (180, 81), (180, 198), (0, 0, 0), 2, cv2.LINE_AA)
     _head(img, (180, 209), (180, 81), size=12)
-    img = _write(img, (197 + pen // 2, 100), "Yes")
-    assert _arrows(parser.parse(img)) == {("Check", "Ship", "normal")}
+    img = _write(img, (180 + side * (11 if len(label) == 1 else 17), 100), label, font=font)
+    G = parser.parse(img)
+    assert _arrows(G) == {("Check", "Ship", "normal")}
+    assert [d["label"] for *_, d in G.edges(data=True)] == [label]
 
 
 def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):

@@ -368,7 +368,7 @@ def _letters_on_connectors(
         points = [np.array(c.points, np.int32)]
         cv2.polylines(mask, points, False, 255, thickness=width)
         cv2.polylines(band, points, False, 255, thickness=width + int(2.4 * text_h))
-        for x, y in (c.points[0], c.points[-1]):
+        for x, y in [c.points[-1]] if c.arrow == "normal" else [c.points[0], c.points[-1]]:
             cv2.circle(mask, (int(x), int(y)), int(1.5 * text_h), 255, -1)
     reach = label_reach(text_h) + 2  # as far as a found block's crop may reach, and its border
     for block in blocks:

@@ -221,6 +221,8 @@ def _label_crop(page: Page, other: np.ndarray, box, text_h: float) -> np.ndarray
     reach = label_reach(text_h)
     left = (max(0, x0 - reach), min(x1, x0 + reach)) if other[y0:y1, max(0, x0 - reach) : x0].sum() >= 2 else None
     right = (max(x0, x1 - reach), min(other.shape[1], x1 + reach)) if other[y0:y1, x1 : x1 + reach].sum() >= 2 else None
+    if left or right:  # the letter against the line may stand taller than the rest ("Y" of "Yes")
+        y0 = max(0, min(y0, y1 - int(round(0.8 * text_h))))
     wide = (left[0] if left else x0, y0, right[1] if right else x1, y1)
     crop_box = (max(0, wide[0] - 2), max(0, y0 - 2), min(page.width, wide[2] + 2), min(page.height, y1 + 2))
     rgb = page.rgb[crop_box[1] : crop_box[3], crop_box[0] : crop_box[2]].copy()
