@@ -160,6 +160,7 @@ def _harness(truths, preds, names, folder: Path) -> dict:
             "edge_f1": r["edges"]["f1"],
             "edge_label_accuracy": r["edge_label_accuracy"],
             "arrow_accuracy": r["arrow_accuracy"],
+            "arrow_confusion": r["arrow_confusion"],
             "map": r["map"].get("map") if isinstance(r["map"], dict) else r["map"],
             "subgraph_f1": r["subgraphs"]["f1"],
             "subgraph_title_accuracy": r["subgraph_title_accuracy"],

@@ -14,7 +14,8 @@ Metrics (all over a whole set of diagrams, micro-averaged):
 - **edges**: directed-edge precision / recall / F1; a predicted edge counts when both its ends
   match truth nodes and the truth has that edge in that direction (either direction when the
   truth edge has ``arrow`` ``"none"`` or ``"both"``). **edge_label_accuracy** and
-  **arrow_accuracy** (the heads drawn: ``normal``, ``none`` or ``both``) over the edges that count.
+  **arrow_accuracy** (the heads drawn: ``normal``, ``none`` or ``both``) over the edges that count;
+  **arrow_confusion** says which heads were read for which (``{truth: {read: count}}``).
 - **subgraphs**: precision / recall / F1 of groups (``G.graph["subgraphs"]``); a predicted group
   counts when its nodes, through the node matching, are exactly a truth group's nodes.
   **subgraph_title_accuracy** over the groups that count.
@@ -38,7 +39,7 @@ import networkx as nx
 
 from flowparse.errors import FlowparseError
 from flowparse.geometry import box_iou
-from flowparse.graph import SHAPES, new_graph
+from flowparse.graph import ARROWS, SHAPES, new_graph
 
 __all__ = [
     "match_nodes",
@@ -148,21 +149,23 @@ def _diagram_counts(truth: nx.DiGraph, pred: nx.DiGraph, iou: float) -> dict:
     used = set(matched.values())
     pairs += [(_NONE, pred.nodes[p].get("shape", "other")) for p in pred if p not in used]
     back = {p: t for t, p in matched.items()}
-    found = set()
+    found, heads = set(), Counter()
     for a, b, pdata in pred.edges(data=True):
         hit = _truth_edge(truth, back.get(a), back.get(b))
         if hit is None or hit in found:
             continue
         found.add(hit)
         c["label_ok"] += normalize_text(truth.edges[hit].get("label", "")) == normalize_text(pdata.get("label", ""))
-        c["arrow_ok"] += truth.edges[hit].get("arrow", "normal") == pdata.get("arrow", "normal")
+        drawn, read = truth.edges[hit].get("arrow", "normal"), pdata.get("arrow", "normal")
+        c["arrow_ok"] += drawn == read
+        heads[drawn, read] += 1
     c.update(_subgraph_counts(truth, pred, back))
     c["edge_tp"] = len(found)
     c["edge_fp"] = pred.number_of_edges() - len(found)
     c["edge_fn"] = truth.number_of_edges() - len(found)
     c["exact"] = int(c["node_fn"] == c["node_fp"] == 0 and c["shape_ok"] == c["node_tp"]
                      and c["edge_fn"] == c["edge_fp"] == 0)
-    return {"counts": c, "confusion": pairs}
+    return {"counts": c, "confusion": pairs, "heads": heads}
 
 
 def _subgraph_counts(truth: nx.DiGraph, pred: nx.DiGraph, back: dict) -> Counter:
@@ -223,12 +226,13 @@ def evaluate(
         raise ValueError(f"{len(truth_graphs)} truth graphs but {len(pred_graphs)} predictions")
     names = list(names) if names is not None else [str(i) for i in range(len(truth_graphs))]
     pred_graphs, broken = _usable(pred_graphs, names)
-    total, confusion, per_diagram = Counter(), Counter(), []
+    total, confusion, heads, per_diagram = Counter(), Counter(), Counter(), []
     for name, truth, pred in zip(names, truth_graphs, pred_graphs):
         result = _diagram_counts(truth, pred if pred is not None else new_graph(), iou)
         c = result["counts"]
         total.update(c)
         confusion.update(result["confusion"])
+        heads.update(result["heads"])
         per_diagram.append({"name": name, "nodes": _prf(c["node_tp"], c["node_fp"], c["node_fn"])["f1"],
                             "edges": _prf(c["edge_tp"], c["edge_fp"], c["edge_fn"])["f1"], "exact": bool(c["exact"])})
     return {
@@ -243,6 +247,7 @@ def evaluate(
         "edges": _prf(total["edge_tp"], total["edge_fp"], total["edge_fn"]),
         "edge_label_accuracy": _ratio(total["label_ok"], total["edge_tp"]),
         "arrow_accuracy": _ratio(total["arrow_ok"], total["edge_tp"]),
+        "arrow_confusion": {drawn: {read: heads[drawn, read] for read in ARROWS} for drawn in ARROWS},
         "subgraphs": _prf(total["subgraph_tp"], total["subgraph_fp"], total["subgraph_fn"]),
         "subgraph_title_accuracy": _ratio(total["subgraph_title_ok"], total["subgraph_tp"]),
         "diagram_exact": _ratio(total["exact"], len(truth_graphs)),
@@ -397,6 +402,10 @@ def format_report(result: dict, confusion_png: str | None = None) -> str:
         f"Nodes: {n['tp']} matched, {n['fp']} extra, {n['fn']} missed. "
         f"Edges: {e['tp']} right, {e['fp']} extra, {e['fn']} missed.", "",
     ]
+    lines += ["## Arrowheads of the edges found (rows: truth, columns: read)", "",
+              "| truth | " + " | ".join(ARROWS) + " |", "|---|" + "---|" * len(ARROWS)]
+    lines += [f"| {drawn} | " + " | ".join(str(n) for n in row.values()) + " |"
+              for drawn, row in result["arrow_confusion"].items()] + [""]
     if confusion_png:
         lines += ["## Shape confusion (rows: truth, columns: prediction)", "",
                   f"![shape confusion]({confusion_png})", ""]

@@ -112,7 +112,10 @@ def test_missed_heads_lower_arrow_accuracy_only():
     r = evaluate([truth], [pred])
     assert r["edges"]["f1"] == 1.0 and r["edge_label_accuracy"] == 1.0
     assert r["arrow_accuracy"] == pytest.approx(0.8)
-    assert "| arrow accuracy | 0.8000 |" in format_report(r)
+    assert r["arrow_confusion"]["normal"] == {"normal": 8, "none": 1, "both": 1}
+    assert r["arrow_confusion"]["none"] == {"normal": 0, "none": 0, "both": 0}
+    report = format_report(r)
+    assert "| arrow accuracy | 0.8000 |" in report and "| normal | 8 | 1 | 1 |" in report
 
 
 def test_wrong_shapes_texts_and_labels_lower_their_own_metrics_only():
