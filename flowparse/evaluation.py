@@ -156,9 +156,7 @@ def _diagram_counts(truth: nx.DiGraph, pred: nx.DiGraph, iou: float) -> dict:
             continue
         found.add(hit)
         c["label_ok"] += normalize_text(truth.edges[hit].get("label", "")) == normalize_text(pdata.get("label", ""))
-        drawn, read = truth.edges[hit].get("arrow", "normal"), pdata.get("arrow", "normal")
-        c["arrow_ok"] += drawn == read
-        heads[drawn, read] += 1
+        heads[truth.edges[hit].get("arrow", "normal"), pdata.get("arrow", "normal")] += 1
     c.update(_subgraph_counts(truth, pred, back))
     c["edge_tp"] = len(found)
     c["edge_fp"] = pred.number_of_edges() - len(found)
@@ -246,7 +244,7 @@ def evaluate(
         (0.0 if total["text_edits"] == 0 else 1.0),
         "edges": _prf(total["edge_tp"], total["edge_fp"], total["edge_fn"]),
         "edge_label_accuracy": _ratio(total["label_ok"], total["edge_tp"]),
-        "arrow_accuracy": _ratio(total["arrow_ok"], total["edge_tp"]),
+        "arrow_accuracy": _ratio(sum(heads[kind, kind] for kind in ARROWS), total["edge_tp"]),
         "arrow_confusion": {drawn: {read: heads[drawn, read] for read in ARROWS} for drawn in ARROWS},
         "subgraphs": _prf(total["subgraph_tp"], total["subgraph_fp"], total["subgraph_fn"]),
         "subgraph_title_accuracy": _ratio(total["subgraph_title_ok"], total["subgraph_tp"]),

@@ -282,13 +282,14 @@ def _mark_head(
     barbs = np.concatenate(found)
     width_near = max(_spread(line), _spread(barbs @ normal) if len(barbs) >= 3 else 0.0)
     width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
-    contact.balance = _balance(np.concatenate([pts[near], barbs]), pts, far, pen)
     contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
     fat = inscribed / (pen / 2 + 0.5)
     contact.head_ratio = max(contact.head_ratio, fat * HEAD_RATIO / FAT_RATIO)
     contact.width = width_near
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
+    if contact.head:  # only two heads are compared by it (a tail with a letter by it)
+        contact.balance = _balance(np.concatenate([pts[near], barbs]), pts, far, pen)
 
 
 def _loose_barbs(
@@ -324,8 +325,7 @@ def _ray(line: np.ndarray, pen: float) -> np.ndarray:
     """Of directions 3 degrees apart, the one whose ray from the contact runs along most ink."""
     angles = np.radians(np.arange(0, 360, 3))
     ways = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    across = line @ np.stack([-ways[:, 1], ways[:, 0]], axis=1).T
-    on = (line @ ways.T > 0) & (np.abs(across) <= pen / 2 + 1)
+    on, _ = _along(line, ways, pen)
     return ways[int(np.argmax(on.sum(axis=0)))]
 
 
@@ -333,11 +333,17 @@ def _evenness(ink: np.ndarray, line: np.ndarray, way: np.ndarray, pen: float) ->
     """How far ``ink`` reaches on the nearer side of the line leaving towards ``way``, as a share
     of how far on the farther, both from the middle of the line's own ink."""
     way = way / max(float(np.hypot(*way)), 1e-6)
-    side = np.array([-way[1], way[0]])
-    across = line @ side
-    on = (line @ way > 0) & (np.abs(across) <= pen / 2 + 1)
-    lo, hi = np.percentile(ink @ side, [3, 97]) - (float(np.median(across[on])) if on.any() else 0.0)
+    on, across = _along(line, way[None, :], pen)
+    middle = float(np.median(across[on[:, 0], 0])) if on.any() else 0.0
+    lo, hi = np.percentile(ink @ np.array([-way[1], way[0]]), [3, 97]) - middle
     return max(0.0, min(-lo, hi)) / max(-lo, hi, 1e-6)
+
+
+def _along(line: np.ndarray, ways: np.ndarray, pen: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per point of ``line`` and per unit direction: whether it lies on the ray from the contact
+    that way (within the pen), and how far it is off the ray, signed."""
+    across = line @ np.stack([-ways[:, 1], ways[:, 0]], axis=1).T
+    return (line @ ways.T > 0) & (np.abs(across) <= pen / 2 + 1), across
 
 
 def _spread(values: np.ndarray) -> float:
