@@ -593,6 +593,43 @@ def test_a_fork_at_a_diamonds_tip_has_its_tails_there(parser, label_y):
     assert _arrows(parser.parse(img)) == {("Valid?", "Save", "normal"), ("Valid?", "Retry", "normal")}
 
 
+def _diamond_outline(img: np.ndarray, centre, a: float, b: float, pen: float, joint: str) -> np.ndarray:
+    """A diamond with half-axes ``a`` x ``b`` and its outline ``pen`` wide, outside the interior:
+    round corners as PIL draws them, or mitred ones (Graphviz, browsers), whose flat sides' tips
+    jut out a long way. Returns the page and the outline's top tip."""
+    cx, cy = centre
+    if joint == "round":
+        pil = Image.fromarray(img)
+        tips = [(cx, cy - b), (cx + a, cy), (cx, cy + b), (cx - a, cy), (cx, cy - b)]
+        ImageDraw.Draw(pil).line(tips, fill=(0, 0, 0), width=round(pen), joint="curve")
+        return np.asarray(pil).copy(), cy - b - pen / 2
+    s = math.hypot(a, b)
+    ax, by = a + pen * s / b, b + pen * s / a  # each side moved out by ``pen``: the mitre's tips
+    for (ha, hb), colour in (((ax, by), (0, 0, 0)), ((a, b), (255, 255, 255))):
+        corners = np.array([[cx, cy - hb], [cx + ha, cy], [cx, cy + hb], [cx - ha, cy]]) * 16
+        cv2.fillPoly(img, [np.round(corners).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+    return img, cy - by
+
+
+@pytest.mark.parametrize(
+    ("joint", "pen", "head", "a"),
+    [("round", 3, 9, 110), ("round", 2, 8, 100), ("mitred", 1, 10, 70), ("mitred", 2, 10, 100)],
+)
+def test_a_head_at_a_flat_diamonds_top_tip_is_a_head(parser, joint, pen, head, a):
+    # The shape's zone covers its outline's tips. A flat diamond's side tips are sharp and their
+    # mitre juts out far; its top and bottom tips are blunt. A zone grown as far at every tip
+    # buried a small head that points at the top tip.
+    img = _boxes(_page(420, 420), {"Start": (110, 30, 250, 80), "End": (110, 320, 250, 370)})
+    img, top = _diamond_outline(img, (180, 180), a, 28, pen, joint)
+    img = _write(img, (180, 180), "Valid?")
+    line = max(1, round(0.8 * pen))
+    cv2.line(img, (180, 81), (180, round(top) - head), (0, 0, 0), line, cv2.LINE_AA)
+    _head(img, (180, round(top)), (180, 81), size=head)
+    cv2.line(img, (180, 360 - round(top)), (180, 319 - head), (0, 0, 0), line, cv2.LINE_AA)
+    _head(img, (180, 319), (180, 81), size=head)
+    assert _arrows(parser.parse(img)) == {("Start", "Valid?", "normal"), ("Valid?", "End", "normal")}
+
+
 @pytest.mark.parametrize("size", [8, 12])
 def test_an_open_head_cut_off_by_its_shape_is_a_head(parser, size):
     # Two thin barbs whose tip sits on the outline: the shape's zone cuts them off the line, and

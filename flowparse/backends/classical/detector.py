@@ -196,23 +196,28 @@ def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> t
     return ["\n".join(parts) for parts in lines], kept_boxes
 
 
-#: Shapes whose corners are sharp points: their outline's tips reach well past the interior's box
-#: (a diamond's sides grow only about a pen width with its template, its tips twice that).
+#: Shapes whose corners are sharp points: their outline's tips reach well past the interior's box.
 _POINTY = ("diamond",)
 
 
 def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
-    """(x, y, mask) of the body, plus for pointy shapes their template a few pens larger, so that
-    the tips of a thick outline are never taken for the start of a connector or an arrowhead.
-    The template grows from the body at one pen: a bold outline's reach is in the pens already."""
+    """(x, y, mask) of the body, plus for pointy shapes their template grown to where a mitred
+    outline's tips reach, so that those are never taken for the start of a connector or a head.
+
+    The body covers the interior grown by one pen, which at a tip falls short: a mitre juts
+    out ``thick / sin(half the tip's angle)``, nearly 4 times the outline's width at a flat
+    diamond's sharp side tips but hardly more than 1 at its blunt top and bottom. Growing the
+    template by as much on every side (as it once did) buried the heads that arrive there."""
     if region.shape not in _POINTY:
         return region.x, region.y, region.mask
-    grow = max(int(round(2 * pen + 2)), region.bold)
     w, h = region.w - 2 * region.bold, region.h - 2 * region.bold
-    template = template_mask(region.shape, w + 2 * grow, h + 2 * grow)
-    pad = grow - region.bold
-    body = cv2.copyMakeBorder(region.mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    return region.x - pad, region.y - pad, cv2.bitwise_or(body, template)
+    thick = pen + region.bold
+    gx, gy = (thick / math.sin(math.atan2(across, along)) - pen for across, along in ((h, w), (w, h)))
+    gx, gy = (max(int(math.ceil(g)), region.bold) for g in (gx, gy))
+    template = template_mask(region.shape, w + 2 * gx, h + 2 * gy)
+    px, py = gx - region.bold, gy - region.bold
+    body = cv2.copyMakeBorder(region.mask, py, py, px, px, cv2.BORDER_CONSTANT, value=0)
+    return region.x - px, region.y - py, cv2.bitwise_or(body, template)
 
 
 def _page_chartness(page: Page) -> float:
