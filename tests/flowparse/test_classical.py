@@ -679,6 +679,57 @@ def test_a_second_head_unlike_the_first_is_a_tail(ratios, balances, arrow, tail)
         assert c.source == tail
 
 
+def _measured(node: int, width: float, ratio: float, balance: float = 1.0):
+    from flowparse.backends.classical.arrows import Contact
+
+    return Contact(node=node, point=(10.0 * node, 0.0), head=True, head_ratio=ratio, width=width, balance=balance)
+
+
+def _one_line():
+    """Labels and stats of one straight line piece (label 1) for the arrow makers."""
+    labels = np.zeros((20, 40), np.int32)
+    labels[9:11, 0:30] = 1
+    return labels, np.array([[0, 0, 40, 20, 0], [0, 9, 30, 2, 60]])
+
+
+def test_a_head_unlike_the_pages_heads_is_a_tail():
+    # A label's glyph touching a line by its tail measures far wider, and so far "stronger", than
+    # the arrow's own head: the page's heads, all drawn alike, say which one is the head.
+    from flowparse.backends.classical.arrows import _arrow, _mark_unusual
+
+    glyph, head = _measured(0, width=21.0, ratio=11.0, balance=0.5), _measured(1, width=6.5, ratio=4.0)
+    others = [_measured(k, width=w, ratio=4.0) for k, w in zip((2, 3, 4), (6.0, 7.0, 6.8))]
+    _mark_unusual([glyph, head, *others])
+    assert glyph.unusual and not head.unusual and not any(c.unusual for c in others)
+    arrow = _arrow(glyph, head, [1], *_one_line(), 1.0, 1.0)
+    assert (arrow.source, arrow.target, arrow.arrow) == (0, 1, "normal")
+
+
+def test_a_fan_takes_an_unusual_head_for_a_tail():
+    # Two lines merge into one arrow; a glyph by one tail measures as a head far wider than the
+    # page's: both tails point at the one real head, not the other way round.
+    from flowparse.backends.classical.arrows import Contact, _connect, _mark_unusual
+
+    tail = Contact(node=0, point=(0.0, 0.0), width=2.0)
+    glyph, head = _measured(1, width=20.0, ratio=9.0), _measured(2, width=6.0, ratio=4.0)
+    _mark_unusual([tail, glyph, head, _measured(3, width=6.2, ratio=4.0), _measured(4, width=5.8, ratio=4.0)])
+    arrows = _connect([tail, glyph, head], [1], *_one_line(), 0, 1.0)
+    assert sorted((a.source, a.target, a.arrow) for a in arrows) == [(0, 2, "normal"), (1, 2, "normal")]
+
+
+@pytest.mark.parametrize("label_y", [190, 220])
+def test_a_letter_touching_the_line_before_its_head_keeps_the_head(parser, label_y):
+    # The line's width further on is taken where it is narrowest: a big glyph touching the line
+    # in part of that band once made the line as wide as an open head (Graphviz's "empty"), and
+    # the head read as none.
+    img = _boxes(_page(360, 330), {"Check": (110, 30, 250, 80), "Ship": (110, 250, 250, 300)})
+    cv2.line(img, (180, 81), (180, 240), (0, 0, 0), 1, cv2.LINE_AA)
+    barbs = [(180 + side * 11 * math.sin(0.4), 249 - 11 * math.cos(0.4)) for side in (-1, 1)]
+    cv2.polylines(img, [np.array([(180, 249), *barbs], np.int32)], True, (0, 0, 0), 1, cv2.LINE_AA)
+    img = _write(img, (194, label_y), "是", font=CJK_FONT, size=26)
+    assert _arrows(parser.parse(img)) == {("Check", "Ship", "normal")}
+
+
 @pytest.mark.parametrize("side", [-1, 1])
 @pytest.mark.parametrize("label, font", [("Yes", LATIN_FONT), ("是", CJK_FONT), ("No", LATIN_FONT)])
 def test_a_label_against_a_line_by_its_tail_is_read_and_no_head(parser, label, font, side):

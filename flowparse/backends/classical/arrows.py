@@ -31,6 +31,9 @@ LOPSIDED = 0.6
 #: ... or when the ink at one end stands on one side of the line (its nearer side reaching under
 #: this share of its farther) while at the other it stands on both (twice this share or more).
 ONE_SIDED = 0.3
+#: A tool draws all of a chart's heads alike: an end that measures as a head but is this many
+#: times wider or narrower than the page's median head is something else (letters by a tail).
+HEAD_SIZES = 1.5
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Contact:
     width: float = 0.0
     #: how evenly that ink stands on the line's two sides: 1 a head, near 0 a letter on one side
     balance: float = 1.0
+    #: a head far wider or narrower than the page's heads (a tool draws them all alike)
+    unusual: bool = False
     gap: bool = False
     #: the separate places it touches the shape, where there are several (lines that cross can
     #: meet one shape twice); ``point`` is their mean
@@ -102,16 +107,30 @@ def trace_connectors(
     gap = max(2.5 * text_h, 6 * page.pen, 12.0)
     chains = _chain(pieces, boxes, gap, texts, max(0.6 * text_h, 2 * page.pen + 2))
     radius = max(10.0, 1.3 * text_h, 4 * page.pen)  # about an arrowhead's length, with room
-    out: list[Connector] = []
-    for members, chain_contacts, gaps in chains:
+    measured = []
+    for members, chain_contacts, _ in chains:
         places = [p for whole in chain_contacts for p in whole.places]
         for c in chain_contacts + places:
             # On a short connector the far band must not reach the head at the other end.
             span = max((math.dist(c.point, o.point) for o in chain_contacts if o is not c), default=4 * radius)
             reach = max(6.0, min(radius, 0.4 * span))
             _mark_head(c, labels, stats, thickness, free, members, contacts, reach, page.pen)
+            measured.append(c)
+    _mark_unusual(measured)
+    out: list[Connector] = []
+    for members, chain_contacts, gaps in chains:
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
     return out
+
+
+def _mark_unusual(contacts: list[Contact]) -> None:
+    """Flag the heads whose width is far from the page's usual one (its median head's)."""
+    widths = [c.width for c in contacts if c.head]
+    if len(widths) < 3:
+        return
+    usual = float(np.median(widths))
+    for c in contacts:
+        c.unusual = c.head and not usual / HEAD_SIZES <= c.width <= usual * HEAD_SIZES
 
 
 def _contacts(zone: np.ndarray, labels: np.ndarray, n: int, apart: float) -> dict[int, list[Contact]]:
@@ -281,15 +300,21 @@ def _mark_head(
         found.append(loose)
     barbs = np.concatenate(found)
     width_near = max(_spread(line), _spread(barbs @ normal) if len(barbs) >= 3 else 0.0)
-    width_far = _spread(pts[far] @ normal) if far.sum() >= 3 else max(1.0, pen)
-    contact.head_ratio = width_near / max(width_far, 1.0, 0.8 * pen)
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
-    fat = inscribed / (pen / 2 + 0.5)
-    contact.head_ratio = max(contact.head_ratio, fat * HEAD_RATIO / FAT_RATIO)
+    fat = inscribed / (pen / 2 + 0.5) * HEAD_RATIO / FAT_RATIO
+    # The line further on, at its narrowest: a letter touching it in part of the band is no line.
+    width_far = _far_width(pts[far] @ normal, d[far], max(2.0, pen)) if far.sum() >= 3 else max(1.0, pen)
     contact.width = width_near
+    contact.head_ratio = max(width_near / max(width_far, 1.0, 0.8 * pen), fat)
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
-    if contact.head:  # only two heads are compared by it (a tail with a letter by it)
-        contact.balance = _balance(np.concatenate([pts[near], barbs]), pts, far, pen)
+    if not contact.head:
+        return
+    contact.balance = _balance(np.concatenate([pts[near], barbs]), pts, far, pen)
+    if contact.balance < ONE_SIDED and far.sum() >= 3:
+        # Ink on one side of the line: a letter, or the line turning just past its end (an elbow),
+        # where the band further on runs across: there its whole width is the measure.
+        contact.head_ratio = max(width_near / max(_spread(pts[far] @ normal), 1.0, 0.8 * pen), fat)
+        contact.head = contact.head_ratio >= HEAD_RATIO
 
 
 def _loose_barbs(
@@ -346,6 +371,15 @@ def _along(line: np.ndarray, ways: np.ndarray, pen: float) -> tuple[np.ndarray, 
     return (line @ ways.T > 0) & (np.abs(across) <= pen / 2 + 1), across
 
 
+def _far_width(across: np.ndarray, dist: np.ndarray, step: float) -> float:
+    """The line's own width further on: of rings ``step`` deep round the contact, the width in
+    the narrower ones (a quarter are narrower). Across the whole band, a letter touching the line
+    (or its label's glyph at a diamond's tip) in part of it made the line as wide as a head."""
+    ring = ((dist - dist.min()) // step).astype(int)
+    widths = [_spread(across[ring == k]) for k in np.unique(ring) if np.count_nonzero(ring == k) >= 2]
+    return float(np.percentile(widths, 25)) if widths else _spread(across)
+
+
 def _spread(values: np.ndarray) -> float:
     """Width of a set of projections, robust to a stray pixel."""
     lo, hi = np.percentile(values, [3, 97])
@@ -369,8 +403,10 @@ def _connect(
         if old is None or (old.gap and not c.gap) or (c.head and not old.head):
             by_node[c.node] = c
     ends = list(by_node.values())
-    heads = [c for c in ends if c.head]
-    tails = [c for c in ends if not c.head]
+    # a fan's heads are drawn like the page's: an unusual one among usual ones is a tail
+    fan = len(ends) > 2 and any(c.head and not c.unusual for c in ends)
+    heads = [c for c in ends if c.head and not (fan and c.unusual)]
+    tails = [c for c in ends if not any(c is h for h in heads)]
     places = [p for c in contacts for p in (c.places or [c])]
     # two heads and two tails on one piece, or a shape met at two places: lines that cross?
     tangled = (len(heads) >= 2 and len(tails) >= 2) or len(places) > len(contacts)
@@ -432,13 +468,15 @@ def _arrow(
 
 def _false_head(a: Contact, b: Contact) -> Contact | None:
     """Of two ends that both measured as heads, the one that is a tail with a letter or another
-    line beside it, if either is: an arrow's two heads are drawn alike, and stand on both sides
-    of their line."""
+    line beside it, if either is: heads stand on both sides of their line, and are drawn alike,
+    like the page's other heads and like each other."""
+    if min(a.balance, b.balance) < ONE_SIDED and max(a.balance, b.balance) >= 2 * ONE_SIDED:
+        return min((a, b), key=lambda c: c.balance)
+    if a.unusual != b.unusual:
+        return a if a.unusual else b
     weak, strong = sorted((a, b), key=lambda c: c.head_ratio)
     if weak.head_ratio < LOPSIDED * strong.head_ratio:
         return weak
-    if min(a.balance, b.balance) < ONE_SIDED and max(a.balance, b.balance) >= 2 * ONE_SIDED:
-        return min((a, b), key=lambda c: c.balance)
     return None
 
 
