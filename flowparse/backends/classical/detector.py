@@ -212,7 +212,9 @@ def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
         return region.x, region.y, region.mask
     w, h = region.w - 2 * region.bold, region.h - 2 * region.bold
     thick = pen + region.bold
-    gx, gy = (thick / math.sin(math.atan2(across, along)) - pen for across, along in ((h, w), (w, h)))
+    # past the body's own pen, at the side tips (x) and at the top and bottom ones (y)
+    tips = ((max(h, 1), max(w, 1)), (max(w, 1), max(h, 1)))
+    gx, gy = (thick / math.sin(math.atan2(across, along)) - pen for across, along in tips)
     gx, gy = (max(int(math.ceil(g)), region.bold) for g in (gx, gy))
     template = template_mask(region.shape, w + 2 * gx, h + 2 * gy)
     px, py = gx - region.bold, gy - region.bold
