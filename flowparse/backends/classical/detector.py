@@ -85,7 +85,7 @@ def detect(
         box = clip_box([v / scale for v in region.bbox], width, height)
         add_shape(G, region.shape, box, text, score=score)
         kept.append(region)
-    bodies = [_zone_body(r, page.pen) for r in kept]
+    bodies = [_zone_body(r, page) for r in kept]
     _add_connectors(G, page, bodies, text_h, reader if labels else None, scale, filled, plates)
     return G
 
@@ -200,16 +200,20 @@ def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> t
 _POINTY = ("diamond",)
 
 
-def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
-    """(x, y, mask) of the body, plus for pointy shapes their template grown to where a mitred
-    outline's tips reach, so that those are never taken for the start of a connector or a head.
+def _zone_body(region: Region, page: Page) -> tuple[int, int, np.ndarray]:
+    """(x, y, mask) of the body, plus what of its outline the body misses: for pointy shapes their
+    template grown to where a mitred outline's tips reach, for a cylinder found without its lid the
+    lid; so that neither is taken for the start of a connector or a head.
 
     The body covers the interior grown by one pen, which at a tip falls short: a mitre juts
     out ``thick / sin(half the tip's angle)``, nearly 4 times the outline's width at a flat
     diamond's sharp side tips but hardly more than 1 at its blunt top and bottom. Growing the
     template by as much on every side (as it once did) buried the heads that arrive there."""
+    if region.shape == "cylinder" and not region.parts:
+        return _with_lid(region, page.ink)
     if region.shape not in _POINTY:
         return region.x, region.y, region.mask
+    pen = page.pen
     w, h = region.w - 2 * region.bold, region.h - 2 * region.bold
     thick = pen + region.bold
     # past the body's own pen, at the side tips (x) and at the top and bottom ones (y)
@@ -220,6 +224,21 @@ def _zone_body(region: Region, pen: float) -> tuple[int, int, np.ndarray]:
     px, py = gx - region.bold, gy - region.bold
     body = cv2.copyMakeBorder(region.mask, py, py, px, px, cv2.BORDER_CONSTANT, value=0)
     return region.x - px, region.y - py, cv2.bitwise_or(body, template)
+
+
+def _with_lid(region: Region, ink: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """(x, y, mask) of a cylinder found by its body alone, with its lid. A lid too flat to be a
+    region of its own (Graphviz's, on a short cylinder) is a stroke a few pixels over the body:
+    up to the highest row within 0.4 body heights above it that is inked across half its width
+    (an arrow that meets the lid inks a small part of a row)."""
+    x, y, mask = region.x, region.y, region.mask
+    limit = min(y, int(0.4 * region.h))
+    inked = [k for k in range(1, limit + 1) if np.count_nonzero(ink[y - k, x : x + region.w]) >= 0.5 * region.w]
+    if not inked:
+        return x, y, mask
+    lid = np.zeros((max(inked), region.w), np.uint8)
+    lid[:, mask.any(axis=0)] = 255
+    return x, y - lid.shape[0], np.vstack([lid, mask])
 
 
 def _page_chartness(page: Page) -> float:
