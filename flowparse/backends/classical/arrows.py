@@ -302,18 +302,22 @@ def _mark_head(
     width_near = max(_spread(line), _spread(barbs @ normal) if len(barbs) >= 3 else 0.0)
     inscribed = float(thickness[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]][ys[near], xs[near]].max())
     fat = inscribed / (pen / 2 + 0.5) * HEAD_RATIO / FAT_RATIO
-    # The line further on, at its narrowest: a letter touching it in part of the band is no line.
-    width_far = _far_width(pts[far] @ normal, d[far], max(2.0, pen)) if far.sum() >= 3 else max(1.0, pen)
+
+    def ratio(width_far: float) -> float:
+        return max(width_near / max(width_far, 1.0, 0.8 * pen), fat)
+
+    further = pts[far] @ normal if far.sum() >= 3 else None  # None: no line further on
     contact.width = width_near
-    contact.head_ratio = max(width_near / max(width_far, 1.0, 0.8 * pen), fat)
+    # The line further on, at its narrowest: a letter touching it in part of the band is no line.
+    contact.head_ratio = ratio(max(1.0, pen) if further is None else _far_width(further, d[far], max(2.0, pen)))
     contact.head = contact.head_ratio >= HEAD_RATIO and width_near >= 4
     if not contact.head:
         return
     contact.balance = _balance(np.concatenate([pts[near], barbs]), pts, far, pen)
-    if contact.balance < ONE_SIDED and far.sum() >= 3:
+    if contact.balance < ONE_SIDED and further is not None:
         # Ink on one side of the line: a letter, or the line turning just past its end (an elbow),
         # where the band further on runs across: there its whole width is the measure.
-        contact.head_ratio = max(width_near / max(_spread(pts[far] @ normal), 1.0, 0.8 * pen), fat)
+        contact.head_ratio = ratio(_spread(further))
         contact.head = contact.head_ratio >= HEAD_RATIO
 
 
@@ -405,8 +409,9 @@ def _connect(
     ends = list(by_node.values())
     # a fan's heads are drawn like the page's: an unusual one among usual ones is a tail
     fan = len(ends) > 2 and any(c.head and not c.unusual for c in ends)
-    heads = [c for c in ends if c.head and not (fan and c.unusual)]
-    tails = [c for c in ends if not any(c is h for h in heads)]
+    heads, tails = [], []
+    for c in ends:
+        (heads if c.head and not (fan and c.unusual) else tails).append(c)
     places = [p for c in contacts for p in (c.places or [c])]
     # two heads and two tails on one piece, or a shape met at two places: lines that cross?
     tangled = (len(heads) >= 2 and len(tails) >= 2) or len(places) > len(contacts)

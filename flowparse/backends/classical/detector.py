@@ -216,10 +216,9 @@ def _zone_body(region: Region, page: Page) -> tuple[int, int, np.ndarray]:
     pen = page.pen
     w, h = region.w - 2 * region.bold, region.h - 2 * region.bold
     thick = pen + region.bold
+    side = math.atan2(max(h, 1), max(w, 1))  # half a side tip's angle; the top tip's is its complement
     # past the body's own pen, at the side tips (x) and at the top and bottom ones (y)
-    tips = ((max(h, 1), max(w, 1)), (max(w, 1), max(h, 1)))
-    gx, gy = (thick / math.sin(math.atan2(across, along)) - pen for across, along in tips)
-    gx, gy = (max(int(math.ceil(g)), region.bold) for g in (gx, gy))
+    gx, gy = (max(math.ceil(thick / f - pen), region.bold) for f in (math.sin(side), math.cos(side)))
     template = template_mask(region.shape, w + 2 * gx, h + 2 * gy)
     px, py = gx - region.bold, gy - region.bold
     body = cv2.copyMakeBorder(region.mask, py, py, px, px, cv2.BORDER_CONSTANT, value=0)
@@ -232,11 +231,11 @@ def _with_lid(region: Region, ink: np.ndarray) -> tuple[int, int, np.ndarray]:
     up to the highest row within 0.4 body heights above it that is inked across half its width
     (an arrow that meets the lid inks a small part of a row)."""
     x, y, mask = region.x, region.y, region.mask
-    limit = min(y, int(0.4 * region.h))
-    inked = [k for k in range(1, limit + 1) if np.count_nonzero(ink[y - k, x : x + region.w]) >= 0.5 * region.w]
-    if not inked:
+    above = ink[y - min(y, int(0.4 * region.h)) : y, x : x + region.w]
+    inked = np.flatnonzero(np.count_nonzero(above, axis=1) >= 0.5 * region.w)
+    if not inked.size:
         return x, y, mask
-    lid = np.zeros((max(inked), region.w), np.uint8)
+    lid = np.zeros((above.shape[0] - inked[0], region.w), np.uint8)  # from the highest such row
     lid[:, mask.any(axis=0)] = 255
     return x, y - lid.shape[0], np.vstack([lid, mask])
 
