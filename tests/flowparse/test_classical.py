@@ -894,10 +894,12 @@ def test_a_lid_is_flat():
     assert not _is_lid(fenced, body, pen=1.0)
 
 
-def test_hand_drawn_boxes_are_boxes_not_cylinders():
+@pytest.mark.parametrize("shape", ["rectangle", "rounded_rectangle", "stadium"])
+def test_hand_drawn_boxes_are_boxes_not_cylinders(shape):
     # A wobbly pen rounds a box's corners and bows its sides, which made the interior match a
-    # shallow cylinder's body a little better than a box: 31 of these 60 were cylinders once.
-    # A cylinder's bottom is an arc that sits clearly lower in the middle than at its ends.
+    # shallow cylinder's body a little better than a box: of these 60 boxes 31 were cylinders
+    # once, then 12 while an arc was any bottom lower in the middle; 17 of the rounded ones and
+    # 6 stadiums. A cylinder's bottom is an arc: half an ellipse explains how it goes up and down.
     import random
 
     from flowparse.training.synth.pil_render import _wobble, shape_outlines
@@ -910,12 +912,13 @@ def test_hand_drawn_boxes_are_boxes_not_cylinders():
         rng = random.Random(seed)
         img = Image.new("RGB", (800, 400), "white")
         draw = ImageDraw.Draw(img)
-        for stroke in shape_outlines("rectangle", (100, 70, 280, 110)):  # drawn at 2x, reduced
+        for stroke in shape_outlines(shape, (100, 70, 280, 110)):  # drawn at 2x, reduced
             draw.line([(2 * x, 2 * y) for x, y in _wobble(stroke, 1.4, rng)], fill=(0, 0, 0), width=3, joint="curve")
         found = find_shapes(analyse_page(np.asarray(img.reduce(2))[:, :, ::-1].copy()))
         names += [r.shape for r in found]
     assert len(names) >= 55
-    assert names.count("cylinder") < 15, names
+    assert names.count(shape) >= 0.9 * len(names), names
+    assert names.count("cylinder") <= 3, names
 
 
 @pytest.mark.parametrize("radius, shape", [(0, "rectangle"), (5, "rounded_rectangle"), (10, "rounded_rectangle")])
