@@ -894,6 +894,27 @@ def test_a_lid_is_flat():
     assert not _is_lid(fenced, body, pen=1.0)
 
 
+def test_a_thin_pale_box_with_faint_corners_is_a_shape(parser):
+    # A sketchy pen one pixel wide, anti-aliased, falls under ink contrast where its strokes
+    # cross at a slant: the box's page leaked out at each corner, and whole charts drawn so had
+    # no nodes. Here every corner of the lower box is a few pixels of faint grey.
+    img = _boxes(_page(400, 330), {"Start": (120, 30, 280, 90)})
+    grey, faint = (120, 130, 160), (200, 205, 215)  # 135 and 55 from the page; ink is 60
+    x1, y1, x2, y2 = 110, 200, 290, 262
+    cv2.rectangle(img, (x1, y1), (x2, y2), grey, 1)
+    for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2)):
+        img[y - 2 : y + 3, x - 2 : x + 3][(img[y - 2 : y + 3, x - 2 : x + 3] < 255).any(axis=2)] = faint
+    img = _write(img, ((x1 + x2) // 2, (y1 + y2) // 2), "Ship order")
+    cv2.line(img, (200, 91), (200, 186), (0, 0, 0), 2)
+    _head(img, (200, 199), (200, 91))
+    G = parser.parse(img)
+    assert sorted((d["shape"], d["text"]) for _, d in G.nodes(data=True)) == [
+        ("rectangle", "Ship order"),
+        ("rectangle", "Start"),
+    ]
+    assert _arrows(G) == {("Start", "Ship order", "normal")}
+
+
 @pytest.mark.parametrize("shape", ["rectangle", "rounded_rectangle", "stadium"])
 def test_hand_drawn_boxes_are_boxes_not_cylinders(shape):
     # A wobbly pen rounds a box's corners and bows its sides, which made the interior match a

@@ -9,12 +9,13 @@ and each region is named by the canonical shape whose template overlaps it best.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import Page
+from flowparse.backends.classical.page import LINE_CONTRAST, Page
 
 __all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate", "sides_run_on"]
 
@@ -91,9 +92,14 @@ def find_shapes(page: Page) -> list[Region]:
     >>> [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
     [('rectangle', (39, 29, 162, 92))]
     """
-    interiors = _interiors(page)
+    interiors = _interiors(page, page.ink)
     solids = [s for s in _solids(page) if not any(_twins(s, r, page.pen) for r in interiors)]
-    regions = _resolve_nesting(interiors + solids, page.pen)
+    # A thin pale pen, anti-aliased, falls under ink contrast here and there (a sketchy box's
+    # corners, where its strokes cross at a slant) and its box leaks out through the gaps: where
+    # neither ink nor a fill makes a shape, page fenced in at line contrast is one too.
+    faint = np.where(page.diff > LINE_CONTRAST, 255, 0).astype(np.uint8)
+    found = interiors + solids
+    regions = _resolve_nesting(found + _interiors(page, faint, found), page.pen)
     for region in regions:
         mask = _at_one_pen(region)
         region.shape, region.fit = classify_mask(mask, hollow=region.hollow, pen=page.pen)
@@ -223,33 +229,59 @@ def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
     return empty[1] >= 3 + 0.5 * g * g  # the second fewest: a line may join at one corner
 
 
-def _interiors(page: Page) -> list[Region]:
-    """Regions of page fenced in by ink, grown by one pen width to cover their outline."""
-    free = cv2.bitwise_not(page.ink)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
-    H, W = free.shape
+def _interiors(page: Page, fence: np.ndarray, found: Sequence[Region] = ()) -> list[Region]:
+    """Regions of page closed in by ``fence``, grown by one pen width to cover their outline.
+
+    Only new shapes are taken besides those ``found`` already: a piece of page lying mostly in
+    one of their bodies is the same shape; one round an outlined one is page between connectors
+    (round a fill it may be a shape still: blurred text makes fills).
+    """
     grow = max(1, int(round(page.pen)))
     limit = max(2 * grow, 4)  # how much bolder than the pen an outline may be
+    taken = np.zeros_like(fence)
+    for region in found:
+        region.paste(taken)
     regions = []
+    for x0, y0, raw in _fenced(fence, pad=grow + limit + 1):
+        seen = taken[y0 : y0 + raw.shape[0], x0 : x0 + raw.shape[1]]
+        if np.count_nonzero(seen[raw > 0]) > 0.5 * np.count_nonzero(raw):
+            continue
+        x, y, w, h = cv2.boundingRect(raw)
+        box = Region(x=x0 + x, y=y0 + y, mask=np.ones((h, w), np.uint8), hollow=True)
+        if not any(other.hollow and _contains(box, other) for other in found):
+            regions.append(_interior(page, raw, x0, y0, grow, limit))
+    return regions
+
+
+def _fenced(fence: np.ndarray, pad: int) -> list[tuple[int, int, np.ndarray]]:
+    """The pieces of page that ``fence`` closes in, big enough for a shape, each cropped with
+    ``pad`` pixels round it: (x0, y0, mask)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(fence), connectivity=4)
+    H, W = fence.shape
+    pieces = []
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         if area < MIN_AREA or w < 8 or h < 8 or x == 0 or y == 0 or x + w >= W or y + h >= H:
             continue
-        pad = grow + limit + 1
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(W, x + w + pad), min(H, y + h + pad)
-        raw = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
-        inside = _repair_notches(_fill_holes(raw), page.ink[y0:y1, x0:x1], grow)
-        body = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
-        bold = _reach(body, page.ink[y0:y1, x0:x1], limit)
-        if bold:  # square, so that a bold box keeps its square corners
-            body = cv2.dilate(body, np.ones((2 * bold + 1, 2 * bold + 1), np.uint8))
-        fill = _median_colour(page.rgb[y0:y1, x0:x1], raw > 0)
-        region = _crop_region(body, x0, y0, hollow=True, fill=fill)
-        region.inked = int(np.count_nonzero(inside)) - int(area) >= 15  # holes in it: text
-        region.bold = bold
-        regions.append(region)
-    return regions
+        pieces.append((x0, y0, np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)))
+    return pieces
+
+
+def _interior(page: Page, raw: np.ndarray, x0: int, y0: int, grow: int, limit: int) -> Region:
+    """The shape round a piece of fenced-in page: its holes filled (text), grown over its outline."""
+    y1, x1 = y0 + raw.shape[0], x0 + raw.shape[1]
+    inside = _repair_notches(_fill_holes(raw), page.ink[y0:y1, x0:x1], grow)
+    body = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    bold = _reach(body, page.ink[y0:y1, x0:x1], limit)
+    if bold:  # square, so that a bold box keeps its square corners
+        body = cv2.dilate(body, np.ones((2 * bold + 1, 2 * bold + 1), np.uint8))
+    fill = _median_colour(page.rgb[y0:y1, x0:x1], raw > 0)
+    region = _crop_region(body, x0, y0, hollow=True, fill=fill)
+    region.inked = int(np.count_nonzero(inside)) - int(np.count_nonzero(raw)) >= 15  # holes in it: text
+    region.bold = bold
+    return region
 
 
 def _reach(body: np.ndarray, ink: np.ndarray, limit: int) -> int:
