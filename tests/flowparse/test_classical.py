@@ -307,6 +307,24 @@ def test_a_label_touching_its_connector_keeps_its_end_letters(parser, side, cent
     assert G.edges[names["From"], names["To"]]["label"] == "False"
 
 
+@pytest.mark.parametrize("label", ["No", "no", "Yes"])
+def test_a_label_over_a_pale_connector_keeps_the_letter_on_it(parser, label):
+    # Graphviz sets black labels against pastel edges, the last letter over the line. Painting
+    # the line out took the letter's pixels on it too ("Nc"); and where the whole word joined the
+    # line, the letters left once the lines were painted out were read without that letter ("nc").
+    img = _two_boxes(_page(), a=(100, 100, 240, 160), b=(100, 400, 240, 460))
+    img = _write(img, (163, 280), label, size=13)
+    line = img.copy()
+    pale = (150, 175, 220)
+    cv2.line(line, (170, 160), (170, 400), pale, 2)
+    img = (img.astype(int) * line // 255).astype(np.uint8)  # the line drawn under the text
+    _head(img, (170, 400), (170, 300), colour=pale)
+    assert (img[270:290, 168] < 100).all(axis=1).any()  # the letter runs into the line
+    G = parser.parse(img)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.edges[names["From"], names["To"]]["label"] == label
+
+
 def test_a_chart_title_is_no_edge_label(parser):
     # The title's middle is within reach of the first arrow (reach grows with a label's size),
     # but its ink is far from the line: once it became that arrow's label.

@@ -400,8 +400,10 @@ def _letters_on_connectors(
         x0, y0, x1, y1 = block.box
         cv2.rectangle(mask, (x0 - reach, y0 - 2), (x1 + reach, y1 + 2), 255, -1)
     rest = cv2.bitwise_and(cv2.bitwise_and(free, band), cv2.bitwise_not(mask))
-    # Dashes went with the painted lines; what is left may be a letter cut narrow by the paint.
-    found = free_text_blocks(page, rest, _touching_labels(rest, zone), text_h, dash_width=page.pen + 1)
+    # Dashes went with the painted lines; what is left may be a letter cut narrow by the paint,
+    # and a crop reaching over the line paints out the stroke only ("no" lost half its "o").
+    touching = _touching_labels(rest, zone)
+    found = free_text_blocks(page, rest, touching, text_h, dash_width=page.pen + 1, around=free)
     return [dataclasses.replace(block, beside_line=True) for block in found]
 
 

@@ -160,13 +160,19 @@ def text_height(line_boxes: list[tuple[int, int, int, int]], default: float) -> 
 
 
 def free_text_blocks(
-    page: Page, free: np.ndarray, touching: np.ndarray, text_h: float, dash_width: float | None = None
+    page: Page,
+    free: np.ndarray,
+    touching: np.ndarray,
+    text_h: float,
+    dash_width: float | None = None,
+    around: np.ndarray | None = None,
 ) -> list[TextBlock]:
     """Clusters of small ink components in ``free`` (ink outside shapes) that look like text.
 
     ``touching`` flags, per component label of ``free``, those that touch a shape: connectors
     and arrowheads, never letters. Clusters no wider (or taller) than ``dash_width`` are dashes
-    of a dashed line (default: two pen widths and a bit).
+    of a dashed line (default: two pen widths and a bit). The ink ``around`` the text (default:
+    ``free``) that is not letters is the connectors a line's crop reaches over.
     """
     if dash_width is None:
         dash_width = max(2 * page.pen + 2, 0.3 * text_h)
@@ -179,7 +185,7 @@ def free_text_blocks(
     if not small.any():
         return []
     letters = np.where(small[labels], 255, 0).astype(np.uint8)
-    other = (free > 0) & (letters == 0)  # ink that is not letters: connectors, for _label_crop
+    other = ((free if around is None else around) > 0) & (letters == 0)  # connectors, for _label_crop
     kx, ky = max(3, int(0.7 * text_h)) | 1, max(3, int(0.35 * text_h)) | 1
     grouped = cv2.dilate(letters, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, ky)))
     m, groups, gstats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
@@ -247,4 +253,31 @@ def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Pag
     bx0, by0, bx1, by1 = crop_box
     gy, gx = np.mgrid[by0:by1, bx0:bx1]
     near = np.abs((gx - cx) * vy - (gy - cy) * vx) <= page.pen / 2 + 1.5
-    rgb[near & other[by0:by1, bx0:bx1]] = page.background
+    stroke = near & other[by0:by1, bx0:bx1]
+    letters = (page.ink[by0:by1, bx0:bx1] > 0) & ~other[by0:by1, bx0:bx1]
+    line = np.median(page.rgb[ys, xs], axis=0)
+    text = np.median(rgb[letters], axis=0) if letters.any() else line
+    if _off_shades(line, page.background, text) > HUES_APART:  # a letter keeps its pixels on the line
+        stroke &= _off_shades(rgb, page.background, line) <= _off_shades(rgb, page.background, text)
+    rgb[stroke] = page.background
+
+
+#: A connector's colour is another than the text's when it is this far (RGB) from every shade of it.
+#: Grey on black, navy on navy are shades (under 1 on the tuning sets); Graphviz's pastel edges
+#: on black text are 17 to 83 away.
+HUES_APART = 12.0
+
+
+def _off_shades(colours: np.ndarray, page: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """How far ``colours`` are from every shade of ``ink``: from the ray that starts at the page's
+    colour and runs through the ink's (anti-aliasing blends a stroke with the page; a thin stroke
+    reads paler than a thick one of the same ink).
+
+    >>> white, black = np.array([255, 255, 255]), np.array([0, 0, 0])
+    >>> _off_shades(np.array([[128, 128, 128], [40, 80, 200]]), white, black).round().tolist()
+    [0.0, 118.0]
+    """
+    colours, page, ink = (np.asarray(v, float) for v in (colours, page, ink))
+    way = ink - page
+    t = np.clip((colours - page) @ way / max(float(way @ way), 1e-9), 0, None)
+    return np.linalg.norm(colours - page - t[..., None] * way, axis=-1)
