@@ -960,6 +960,43 @@ def test_hand_drawn_boxes_are_boxes_not_cylinders(shape):
     assert names.count("cylinder") <= 3, names
 
 
+@pytest.mark.parametrize(
+    "fill, line, pen",
+    [
+        ((219, 234, 252), (0, 0, 0), 3),  # PIL: bold black outline on a pale fill
+        ((255, 244, 221), (226, 208, 160), 1),  # Mermaid: a faint outline on cream
+    ],
+)
+def test_a_subroutine_with_narrow_side_panels_is_a_subroutine(fill, line, pen):
+    # Panels a few pixels wide are too narrow to be regions, and a faint bar only splits a fill:
+    # the box between the bars was found alone and named a rectangle.
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    img = _page(420, 200)
+    cv2.rectangle(img, (100, 60), (300, 120), fill, -1)
+    cv2.rectangle(img, (100, 60), (300, 120), line, pen)
+    for x in (100 + 6 + pen, 300 - 6 - pen):
+        cv2.line(img, (x, 60), (x, 120), line, pen)
+    img = _write(img, (200, 90), "sort(list)")
+    (found,) = find_shapes(analyse_page(img))
+    assert found.shape == "subroutine"
+    x0, y0, x1, y1 = found.bbox
+    assert abs(x0 - 100) <= pen + 1 and abs(x1 - 301) <= pen + 1, found.bbox
+
+
+def test_boxes_in_a_row_are_no_subroutine():
+    # The middle box has a line as tall as itself a panel's width away on both sides, but page
+    # lies between: its top and bottom do not run on to them.
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    img = _page(520, 200)
+    for x in (40, 190, 340):
+        cv2.rectangle(img, (x, 60), (x + 140, 120), (0, 0, 0), 2)
+    assert [r.shape for r in find_shapes(analyse_page(img))] == ["rectangle"] * 3
+
+
 @pytest.mark.parametrize("radius, shape", [(0, "rectangle"), (5, "rounded_rectangle"), (10, "rounded_rectangle")])
 def test_small_corner_radius_is_a_rounded_rectangle(radius, shape):
     # Mermaid rounds its boxes by 5 px only, too little for the templates on the coarse grid

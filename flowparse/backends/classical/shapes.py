@@ -106,14 +106,68 @@ def find_shapes(page: Page) -> list[Region]:
         if region.shape == "rectangle" and _has_round_corners(mask, page.pen):
             region.shape = "rounded_rectangle"
     regions = _join_parts(regions, page.pen)
-    for region in regions:
+    for k, region in enumerate(regions):
         if region.parts == ["outer", "inner"]:
             # A double outline: a double circle, or a box drawn twice (Graphviz's subroutine).
             if region.shape in ("circle", "ellipse"):
                 region.shape = "double_circle"
             elif region.shape in ("rectangle", "rounded_rectangle"):
                 region.shape = "subroutine"
+        elif region.shape in ("rectangle", "rounded_rectangle") and not region.parts:
+            panel = _side_panels(page, region)
+            if panel:
+                regions[k] = _with_panels(region, panel)
     return sorted(regions, key=lambda r: (r.y, r.x))
+
+
+def _side_panels(page: Page, region: Region) -> int:
+    """How far a box's side panels reach beyond it, when it has them on both sides: narrow strips
+    closed by a line as tall as the box, the box's top and bottom running on to it (a subroutine
+    whose panels are too narrow, or too faintly drawn, to be regions of their own). 0 if none.
+
+    Boxes side by side in a row also stand a line's distance apart, but page lies between them.
+    """
+    x0, y0, x1, y1 = region.bbox
+    fill = int(np.abs(np.array(region.fill, int) - page.background.astype(int)).max())
+    lined = page.diff > max(LINE_CONTRAST, fill + 12)  # a line stands out of the panels' fill
+    g = max(1, int(round(page.pen)))
+    middle = slice(y0 + region.h // 5, y1 - region.h // 5)
+    limit = max(4, int(0.2 * region.w))
+
+    def reach(columns) -> int:
+        """The distance to the first full-height line past a column clear of lines."""
+        gap = 0
+        for d, x in enumerate(columns, start=1):
+            if not 0 <= x < page.width:
+                return 0
+            full = lined[middle, max(0, x - 1) : x + 2].any(axis=1).mean() >= 0.9
+            if full and gap >= 1:
+                return d
+            gap = 0 if full else gap + 1
+        return 0
+
+    def closed(a: int, b: int) -> bool:
+        """Whether the box's top and bottom lines run on over columns a..b."""
+        top = lined[max(0, y0 - g) : y0 + g + 1, a:b].any(axis=0).mean()
+        bottom = lined[max(0, y1 - g - 1) : y1 + g, a:b].any(axis=0).mean()
+        return min(top, bottom) >= 0.8
+
+    left = reach(range(x0 - 1, x0 - 1 - limit, -1))
+    right = reach(range(x1, x1 + limit))
+    if not left or not right or abs(left - right) > 2 * g + 2:
+        return 0
+    if not closed(x0 - left, x0) or not closed(x1, x1 + right):
+        return 0
+    return max(left, right)
+
+
+def _with_panels(box: Region, panel: int) -> Region:
+    """A subroutine: ``box`` with side panels ``panel`` wide, its text between them."""
+    mask = np.full((box.h, box.w + 2 * panel), 255, np.uint8)
+    return Region(
+        x=box.x - panel, y=box.y, mask=mask, hollow=box.hollow, fill=box.fill, shape="subroutine",
+        fit=box.fit, parts=["subroutine"], inner=box, inked=box.inked, bold=box.bold,
+    )
 
 
 def _at_one_pen(region: Region) -> np.ndarray:
