@@ -6,6 +6,7 @@ outlines and arrows and Pillow with system fonts for text (DejaVu Sans, Noto San
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import socket
@@ -323,6 +324,24 @@ def test_a_label_over_a_pale_connector_keeps_the_letter_on_it(parser, label):
     G = parser.parse(img)
     names = {d["text"]: n for n, d in G.nodes(data=True)}
     assert G.edges[names["From"], names["To"]]["label"] == label
+
+
+@pytest.mark.parametrize("read, label", [("一", ""), ("|", ""), ("是", "是"), ("N", "N")])
+def test_a_sliver_of_line_read_beside_it_is_no_label(read, label):
+    # What is left of a curved or rough line once the traced one is painted out reads as a
+    # stroke: "|", or the CJK "one" for a slanted sliver. A real letter there is kept.
+    from flowparse.backends.classical.arrows import Connector
+    from flowparse.backends.classical.detector import _attach_labels
+    from flowparse.backends.classical.text import TextBlock
+
+    class Reader:
+        def read(self, crops):
+            return [(read, 0.9) for _ in crops]
+
+    line = Connector(source=0, target=1, arrow="normal", points=[(100, 50), (100, 200)], score=1.0)
+    sliver = TextBlock(box=(103, 120, 110, 128), lines=[np.zeros((8, 7, 3), np.uint8)], pixels=np.zeros((0, 2), int))
+    _attach_labels([line], [dataclasses.replace(sliver, beside_line=True)], Reader(), text_h=12.0)
+    assert line.label == label
 
 
 def test_a_chart_title_is_no_edge_label(parser):

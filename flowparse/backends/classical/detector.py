@@ -460,7 +460,7 @@ def _nearest_arrow(block: TextBlock, connectors: Sequence[Connector], text_h: fl
     return None
 
 
-_STROKE_LIKE = frozenset("1lIi|!/\\")
+_STROKE_LIKE = frozenset("1lIi|!/\\一")  # and CJK "one": a slanted sliver reads so
 
 
 def _strip_line_marks(text: str) -> str:
