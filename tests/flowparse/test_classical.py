@@ -952,6 +952,28 @@ def test_a_thin_pale_box_with_faint_corners_is_a_shape(parser):
     assert _arrows(G) == {("Start", "Ship order", "normal")}
 
 
+def test_page_fenced_in_only_faintly_beside_a_shape_does_not_drop_it():
+    # Two arrows side by side into a box: the page between them is fenced in at line contrast
+    # only. Counted as a second region sharing the box's stroke, it made the box look like page
+    # fenced in by connectors. Square page fenced in by connectors in ink, a label in it, is not
+    # spared so: it shares strokes with the shapes its connectors join.
+    from flowparse.backends.classical.shapes import Region, _drop_fenced
+
+    def region(x, y, w, h, fit, faint=False):
+        r = Region(x=x, y=y, mask=np.full((h, w), 255, np.uint8), hollow=True, fit=fit, inked=True)
+        r.faint = faint
+        return r
+
+    box = region(100, 100, 100, 60, fit=0.97)
+    slivers = [region(100, 40, 14, 61, fit=0.78), region(186, 40, 14, 61, fit=0.83, faint=True)]
+    assert _drop_fenced([box, *slivers], pen=1.0)[0] is box
+
+    loop = region(100, 159, 100, 62, fit=0.95)  # between the box above and the diamond below
+    diamond = region(60, 220, 180, 60, fit=0.9, faint=True)
+    kept = _drop_fenced([box, loop, diamond], pen=1.0)
+    assert [r is box or r is diamond for r in kept] == [True, True]
+
+
 @pytest.mark.parametrize("shape", ["rectangle", "rounded_rectangle", "stadium"])
 def test_hand_drawn_boxes_are_boxes_not_cylinders(shape):
     # A wobbly pen rounds a box's corners and bows its sides, which made the interior match a

@@ -41,6 +41,8 @@ class Region:
     inked: bool = False
     #: Pixels the outline reaches beyond one pen (a bold node), taken into the body.
     bold: int = 0
+    #: Fenced in only at line contrast, where ink fenced nothing in (a thin pale pen's box).
+    faint: bool = False
 
     @property
     def text_mask(self) -> np.ndarray:
@@ -288,7 +290,8 @@ def _interiors(page: Page, fence: np.ndarray, found: Sequence[Region] = ()) -> l
 
     Only new shapes are taken besides those ``found`` already: a piece of page lying mostly in
     one of their bodies is the same shape; one round an outlined one is page between connectors
-    (round a fill it may be a shape still: blurred text makes fills).
+    (round a fill it may be a shape still: blurred text makes fills). The new ones are marked
+    ``faint``.
     """
     grow = max(1, int(round(page.pen)))
     limit = max(2 * grow, 4)  # how much bolder than the pen an outline may be
@@ -302,8 +305,11 @@ def _interiors(page: Page, fence: np.ndarray, found: Sequence[Region] = ()) -> l
             continue
         x, y, w, h = cv2.boundingRect(raw)
         box = Region(x=x0 + x, y=y0 + y, mask=np.ones((h, w), np.uint8), hollow=True)
-        if not any(other.hollow and _contains(box, other) for other in found):
-            regions.append(_interior(page, raw, x0, y0, grow, limit))
+        if any(other.hollow and _contains(box, other) for other in found):
+            continue
+        region = _interior(page, raw, x0, y0, grow, limit)
+        region.faint = bool(found)
+        regions.append(region)
     return regions
 
 
@@ -751,7 +757,15 @@ def _drop_fenced(regions: list[Region], pen: float) -> list[Region]:
     """Drop page fenced in by connectors: regions sharing strokes with several others go first,
     the most connected first, so that a shape between two fenced regions is judged on what remains."""
     sharing = {k: set(_sharing(k, regions, pen)) for k in range(len(regions))}
-    alive = set(range(len(regions)))
+    # Page fenced in only at line contrast beside a shape plainly found in ink that shares no
+    # stroke with another such (two lines side by side, a connector past a box) is page between
+    # them: it goes before it counts against that shape. (Page fenced in by connectors in ink,
+    # square with a label in it, shares strokes with the shapes the connectors join.)
+    plain = {k for k, r in enumerate(regions) if _plain(r)}
+    alive = {
+        k for k in range(len(regions))
+        if not (regions[k].faint and any(j in plain and not sharing[j] & plain for j in sharing[k]))
+    }
     while alive:
         counts = {k: len(sharing[k] & alive) for k in alive}
         worst = max(alive, key=lambda k: (counts[k], -regions[k].fit))
@@ -763,6 +777,11 @@ def _drop_fenced(regions: list[Region], pen: float) -> list[Region]:
         if other is not None and _loses_to(regions[k], regions[other]):
             alive.discard(k)
     return [r for k, r in enumerate(regions) if k in alive]
+
+
+def _plain(region: Region) -> bool:
+    """A shape found in ink, with text, that fits its template well."""
+    return not region.faint and region.inked and region.fit >= 0.85
 
 
 def _sharing(k: int, regions: list[Region], pen: float) -> list[int]:
