@@ -869,6 +869,17 @@ def test_a_frame_is_a_subgraph_that_arrows_cross(parser, dashed, fill):
     validate_graph(G)
 
 
+def test_a_subroutine_in_a_filled_frame_keeps_its_text(parser):
+    # Shapes on a filled frame are found on a crop of it and moved back to the page; the box
+    # between a subroutine's bars, where its text is read, stayed where the crop had it.
+    img = _framed_chart(False, (178, 255, 205))
+    for x in (198, 322):
+        cv2.line(img, (x, 200), (x, 250), (0, 0, 0), 2)
+    G = parser.parse(img)
+    shapes = {d["text"]: d["shape"] for _, d in G.nodes(data=True)}
+    assert shapes == {"Start": "rectangle", "Check": "subroutine", "Ship": "rectangle", "Done": "rectangle"}
+
+
 @pytest.mark.parametrize("gap, pen", [(8, 1), (12, 2)])
 def test_an_arrow_leaving_a_shape_just_inside_a_frame_has_no_head_there(parser, gap, pen):
     # Where an arrow crosses a frame's side, the side's pixels stay so that the arrow stays one

@@ -170,7 +170,7 @@ def _shapes_in_filled_frames(page: Page, regions: list[Region]) -> tuple[list[Re
         if not inner:
             continue  # a filled box with text in it: a shape, left as found
         for r in inner:
-            r.x, r.y = r.x + x1, r.y + y1
+            r.shift(x1, y1)
         fx1, fy1, fx2, fy2 = frame.box
         regions = [
             r for r in regions if not (fx1 <= r.x and fy1 <= r.y and r.bbox[2] <= fx2 and r.bbox[3] <= fy2)

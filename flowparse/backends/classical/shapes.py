@@ -79,6 +79,12 @@ class Region:
     def area(self) -> int:
         return int(np.count_nonzero(self.mask))
 
+    def shift(self, dx: int, dy: int) -> None:
+        """Move the region, its inner ring with it (from a crop's pixels to the page's)."""
+        self.x, self.y = self.x + dx, self.y + dy
+        if self.inner is not None:
+            self.inner.shift(dx, dy)
+
     def paste(self, canvas: np.ndarray, value: int = 255) -> None:
         """Draw this body into a page-sized mask."""
         view = canvas[self.y : self.y + self.h, self.x : self.x + self.w]
