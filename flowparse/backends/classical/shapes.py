@@ -9,7 +9,6 @@ and each region is named by the canonical shape whose template overlaps it best.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -100,14 +99,10 @@ def find_shapes(page: Page) -> list[Region]:
     >>> [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
     [('rectangle', (39, 29, 162, 92))]
     """
-    interiors = _interiors(page, page.ink)
+    interiors = _interiors(page)
     solids = [s for s in _solids(page) if not any(_twins(s, r, page.pen) for r in interiors)]
-    # A thin pale pen, anti-aliased, falls under ink contrast here and there (a sketchy box's
-    # corners, where its strokes cross at a slant) and its box leaks out through the gaps: where
-    # neither ink nor a fill makes a shape, page fenced in at line contrast is one too.
-    faint = np.where(page.diff > LINE_CONTRAST, 255, 0).astype(np.uint8)
     found = interiors + solids
-    regions = _resolve_nesting(found + _interiors(page, faint, found), page.pen)
+    regions = _resolve_nesting(found + _faint_interiors(page, found), page.pen)
     for region in regions:
         mask = _at_one_pen(region)
         region.shape, region.fit = classify_mask(mask, hollow=region.hollow, pen=page.pen)
@@ -291,21 +286,26 @@ def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
     return empty[1] >= 3 + 0.5 * g * g  # the second fewest: a line may join at one corner
 
 
-def _interiors(page: Page, fence: np.ndarray, found: Sequence[Region] = ()) -> list[Region]:
-    """Regions of page closed in by ``fence``, grown by one pen width to cover their outline.
+def _interiors(page: Page) -> list[Region]:
+    """Regions of page fenced in by ink, grown by one pen width to cover their outline."""
+    return [_interior(page, raw, x0, y0) for x0, y0, raw in _fenced(page, page.ink)]
 
-    Only new shapes are taken besides those ``found`` already: a piece of page lying mostly in
-    one of their bodies is the same shape; one round an outlined one is page between connectors
-    (round a fill it may be a shape still: blurred text makes fills). The new ones are marked
-    ``faint``.
+
+def _faint_interiors(page: Page, found: list[Region]) -> list[Region]:
+    """Regions of page fenced in at line contrast where neither ink nor a fill ``found`` a shape,
+    marked ``faint``: a thin pale pen, anti-aliased, falls under ink contrast here and there (a
+    sketchy box's corners, where its strokes cross at a slant), and its box leaks out there.
+
+    A piece of page lying mostly in a body found already is that shape; one round an outlined
+    one is page between connectors (round a fill it may be a shape still: blurred text makes
+    fills).
     """
-    grow = max(1, int(round(page.pen)))
-    limit = max(2 * grow, 4)  # how much bolder than the pen an outline may be
-    taken = np.zeros_like(fence)
+    taken = np.zeros_like(page.ink)
     for region in found:
         region.paste(taken)
+    faint = np.where(page.diff > LINE_CONTRAST, 255, 0).astype(np.uint8)
     regions = []
-    for x0, y0, raw in _fenced(fence, pad=grow + limit + 1):
+    for x0, y0, raw in _fenced(page, faint):
         seen = taken[y0 : y0 + raw.shape[0], x0 : x0 + raw.shape[1]]
         if np.count_nonzero(seen[raw > 0]) > 0.5 * np.count_nonzero(raw):
             continue
@@ -313,15 +313,24 @@ def _interiors(page: Page, fence: np.ndarray, found: Sequence[Region] = ()) -> l
         box = Region(x=x0 + x, y=y0 + y, mask=np.ones((h, w), np.uint8), hollow=True)
         if any(other.hollow and _contains(box, other) for other in found):
             continue
-        region = _interior(page, raw, x0, y0, grow, limit)
-        region.faint = bool(found)
+        region = _interior(page, raw, x0, y0)
+        region.faint = True
         regions.append(region)
     return regions
 
 
-def _fenced(fence: np.ndarray, pad: int) -> list[tuple[int, int, np.ndarray]]:
+def _outline_reach(page: Page) -> tuple[int, int]:
+    """How far a body grows over its outline: one pen, and at most how much bolder than the pen
+    an outline may be."""
+    grow = max(1, int(round(page.pen)))
+    return grow, max(2 * grow, 4)
+
+
+def _fenced(page: Page, fence: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
     """The pieces of page that ``fence`` closes in, big enough for a shape, each cropped with
-    ``pad`` pixels round it: (x0, y0, mask)."""
+    room round it for its outline: (x0, y0, mask)."""
+    grow, limit = _outline_reach(page)
+    pad = grow + limit + 1
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(fence), connectivity=4)
     H, W = fence.shape
     pieces = []
@@ -335,8 +344,9 @@ def _fenced(fence: np.ndarray, pad: int) -> list[tuple[int, int, np.ndarray]]:
     return pieces
 
 
-def _interior(page: Page, raw: np.ndarray, x0: int, y0: int, grow: int, limit: int) -> Region:
+def _interior(page: Page, raw: np.ndarray, x0: int, y0: int) -> Region:
     """The shape round a piece of fenced-in page: its holes filled (text), grown over its outline."""
+    grow, limit = _outline_reach(page)
     y1, x1 = y0 + raw.shape[0], x0 + raw.shape[1]
     inside = _repair_notches(_fill_holes(raw), page.ink[y0:y1, x0:x1], grow)
     body = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
