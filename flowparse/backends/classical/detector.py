@@ -400,12 +400,12 @@ def _letters_on_connectors(
     for block in blocks:
         x0, y0, x1, y1 = block.box
         cv2.rectangle(read, (x0 - reach, y0 - 2), (x1 + reach, y1 + 2), 255, -1)
-    rest = cv2.bitwise_and(cv2.bitwise_and(free, band), cv2.bitwise_not(cv2.bitwise_or(mask, read)))
+    around = cv2.bitwise_and(free, cv2.bitwise_not(read))
+    rest = cv2.bitwise_and(cv2.bitwise_and(around, band), cv2.bitwise_not(mask))
     # Dashes went with the painted lines; what is left may be a letter cut narrow by the paint,
     # and a crop reaching over the line, never over text read already, paints out the stroke only
     # ("no" lost half its "o"; "True" read "Truue").
     touching = _touching_labels(rest, zone)
-    around = cv2.bitwise_and(free, cv2.bitwise_not(read))
     found = free_text_blocks(page, rest, touching, text_h, dash_width=page.pen + 1, around=around)
     return [dataclasses.replace(block, beside_line=True) for block in found]
 
