@@ -132,7 +132,7 @@ def _side_panels(page: Page, region: Region) -> int:
     """
     x0, y0, x1, y1 = region.bbox
     fill = int(np.abs(np.array(region.fill, int) - page.background.astype(int)).max())
-    lined = page.diff > max(LINE_CONTRAST, fill + 12)  # a line stands out of the panels' fill
+    level = max(LINE_CONTRAST, fill + 12)  # a line stands out of the panels' fill
     g = max(1, int(round(page.pen)))
     middle = slice(y0 + region.h // 5, y1 - region.h // 5)
     limit = max(4, int(0.2 * region.w))
@@ -143,7 +143,7 @@ def _side_panels(page: Page, region: Region) -> int:
         for d, x in enumerate(columns, start=1):
             if not 0 <= x < page.width:
                 return 0
-            full = lined[middle, max(0, x - 1) : x + 2].any(axis=1).mean() >= 0.9
+            full = (page.diff[middle, max(0, x - 1) : x + 2] > level).any(axis=1).mean() >= 0.9
             if full and gap >= 1:
                 return d
             gap = 0 if full else gap + 1
@@ -151,8 +151,8 @@ def _side_panels(page: Page, region: Region) -> int:
 
     def closed(a: int, b: int) -> bool:
         """Whether the box's top and bottom lines run on over columns a..b."""
-        top = lined[max(0, y0 - g) : y0 + g + 1, a:b].any(axis=0).mean()
-        bottom = lined[max(0, y1 - g - 1) : y1 + g, a:b].any(axis=0).mean()
+        top = (page.diff[max(0, y0 - g) : y0 + g + 1, a:b] > level).any(axis=0).mean()
+        bottom = (page.diff[max(0, y1 - g - 1) : y1 + g, a:b] > level).any(axis=0).mean()
         return min(top, bottom) >= 0.8
 
     left = reach(range(x0 - 1, x0 - 1 - limit, -1))
