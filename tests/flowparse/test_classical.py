@@ -423,6 +423,26 @@ def test_a_see_through_plate_tight_round_its_text_is_a_label(parser, label):
     assert G.edges[names["Start"], names["Check"]]["label"] == label
 
 
+@pytest.mark.parametrize("size", [18, 24])
+def test_a_plate_its_one_letter_cuts_in_two_is_found(size):
+    # Mermaid's plate is no wider than a CJK letter's faint edge: the letter's long strokes cut
+    # its pale into a strip above and one below, each too low to be a plate.
+    from flowparse.backends.classical.detector import _small_plates
+    from flowparse.backends.classical.page import analyse_page
+
+    img = _page(200, 200)
+    cv2.line(img, (100, 20), (100, 180), (51, 51, 51), 1, cv2.LINE_AA)
+    ys, xs = np.nonzero(_write(_page(200, 200), (100, 100), "是", font=CJK_FONT, size=size).min(axis=2) < 250)
+    box = (xs.min() + 1, ys.min() - 4, xs.max(), ys.max() + 5)  # the letter's faint edge on its sides
+    plate = img[box[1] : box[3], box[0] : box[2]]
+    plate[:] = (0.2 * plate + 0.8 * 235).astype(np.uint8)
+    img = _write(img, (100, 100), "是", font=CJK_FONT, size=size, colour=(51, 51, 51))
+    page = analyse_page(img)
+    text_h = float(ys.max() - ys.min() + 1)  # as the detector measures it: the letter's height
+    (found,) = _small_plates(page, np.zeros(img.shape[:2], np.uint8), text_h)
+    assert box_iou(found.bbox, box) > 0.8 and found.fill == (239, 239, 239)  # the plate, not its letter
+
+
 def test_shapes_filled_darker_than_ink_contrast_keep_a_thin_pen(parser):
     # Mermaid's forest theme: a green fill far enough from the page to count as ink. The fills,
     # not the 1 px connectors, made most of the ink, and the pen came out as wide as a box is tall.

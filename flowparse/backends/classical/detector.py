@@ -320,9 +320,11 @@ def _add_connectors(
 def _small_plates(page: Page, zone: np.ndarray, text_h: float) -> list[Region]:
     """Label plates too small for the shape finder: a pale, flat box about a text line high,
     outside every shape, with text on it (a one- or two-letter label on Mermaid's plate)."""
-    pale = np.where((page.diff > TINT_CONTRAST) & (page.diff <= LINE_CONTRAST) & (zone == 0), 255, 0).astype(np.uint8)
+    tint = (page.diff > TINT_CONTRAST) & (page.diff <= LINE_CONTRAST) & (zone == 0)
     k = 2 * int(round(page.pen)) + 1  # across the line that shows through the plate
-    pale = cv2.morphologyEx(pale, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    # ... and down across the text on it, which can split a plate no wider than its one letter
+    tall = max(k, int(round(1.5 * text_h)))
+    pale = cv2.morphologyEx(np.where(tint, 255, 0).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((tall, k), np.uint8))
     pale = cv2.morphologyEx(pale, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # off the pale edges of lines
     n, labels, stats, _ = cv2.connectedComponentsWithStats(pale, connectivity=4)
     found = []
@@ -343,7 +345,8 @@ def _small_plates(page: Page, zone: np.ndarray, text_h: float) -> list[Region]:
             continue  # its sides are not plate
         if np.count_nonzero(page.ink[y : y + h, x : x + w]) < 8:
             continue  # nothing written on it
-        fill = tuple(int(v) for v in np.median(page.rgb[y : y + h, x : x + w][own], axis=0))
+        plate = own & tint[y : y + h, x : x + w]  # not the text the closing took in
+        fill = tuple(int(v) for v in np.median(page.rgb[y : y + h, x : x + w][plate if plate.any() else own], axis=0))
         found.append(Region(x=int(x), y=int(y), mask=np.full((h, w), 255, np.uint8), hollow=False, fill=fill))
     return found
 
