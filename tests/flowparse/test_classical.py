@@ -443,6 +443,21 @@ def test_a_plate_its_one_letter_cuts_in_two_is_found(size):
     assert box_iou(found.bbox, box) > 0.8 and found.fill == (239, 239, 239)  # the plate, not its letter
 
 
+def test_a_cjk_letter_a_line_high_is_one_line_of_text():
+    # "是" is a box over a foot with rows of page between them once its faint pixels are gone
+    # (a plate cleared round it): read as two lines, "旦" and "定".
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.text import free_text_blocks
+
+    img = _write(_page(120, 80), (60, 40), "是", font=CJK_FONT, size=18, colour=(51, 51, 51))
+    dark = img.min(axis=2) < 140
+    rows = np.flatnonzero(dark.any(axis=1))
+    assert np.diff(rows).max() >= 3  # what made two lines of it
+    text_h = float(np.ptp(np.flatnonzero((img.min(axis=2) < 250).any(axis=1))) + 1)
+    (block,) = free_text_blocks(analyse_page(img), dark.astype(np.uint8) * 255, np.zeros(8, bool), text_h)
+    assert len(block.lines) == 1 and block.box[1] == rows[0] and block.box[3] == rows[-1] + 1
+
+
 def test_shapes_filled_darker_than_ink_contrast_keep_a_thin_pen(parser):
     # Mermaid's forest theme: a green fill far enough from the page to count as ink. The fills,
     # not the 1 px connectors, made most of the ink, and the pen came out as wide as a box is tall.

@@ -201,8 +201,10 @@ def free_text_blocks(
         thin = min(x1 - x0, y1 - y0) <= dash_width
         if thin or (y1 - y0) > 4 * text_h:
             continue  # dashes of a dashed line, or not text at all
-        ink_box = member[y0 - gy : y1 - gy, x0 - gx : x1 - gx]
-        crops = [_label_crop(page, other, _offset(b, x0, y0), text_h) for b in _line_boxes(ink_box)]
+        # A block a line high is one line: a CJK letter's parts ("是") are rows of ink apart.
+        one_line = (y1 - y0) <= 1.5 * text_h
+        lines = [(0, 0, x1 - x0, y1 - y0)] if one_line else _line_boxes(member[y0 - gy : y1 - gy, x0 - gx : x1 - gx])
+        crops = [_label_crop(page, other, _offset(b, x0, y0), text_h) for b in lines]
         if crops:
             blocks.append(TextBlock(box=(x0, y0, x1, y1), lines=crops, pixels=np.stack([xs, ys], axis=1)))
     return blocks
