@@ -423,6 +423,32 @@ def test_a_see_through_plate_tight_round_its_text_is_a_label(parser, label):
     assert G.edges[names["Start"], names["Check"]]["label"] == label
 
 
+@pytest.mark.parametrize("label", ["是", "Yes"])
+def test_a_label_on_a_line_the_long_way_round_is_its_label(parser, label):
+    # A loop back up the side of the chart, its label on a plate halfway up: the plate cuts the
+    # line in two, and the arrow's course must follow the pieces, not the chord between its ends
+    # (the label, 200 px from that chord, went to no arrow). The plate's one letter, as wide
+    # as the plate, cuts the plate in two as well.
+    img = _page(600, 700)
+    boxes = {"Start": (50, 40, 250, 110), "Check": (50, 560, 250, 630)}
+    for name, box in boxes.items():
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 1)
+        img = _write(img, box_center(box), name, colour=(51, 51, 51))
+    route = np.array([(251, 595), (450, 595), (450, 75), (262, 75)], np.int32)
+    cv2.polylines(img, [route], False, (51, 51, 51), 1, cv2.LINE_AA)
+    _head(img, (251, 75), (300, 75), size=10, colour=(51, 51, 51))
+    ys, xs = np.nonzero(_write(_page(600, 700), (450, 330), label, font=CJK_FONT, size=18).min(axis=2) < 128)
+    plate = img[ys.min() - 4 : ys.max() + 5, xs.min() - 1 : xs.max() + 2]
+    plate[:] = (0.2 * plate + 0.8 * 232).astype(np.uint8)
+    img = _write(img, (450, 330), label, font=CJK_FONT, size=18, colour=(51, 51, 51))
+    G = validate_graph(parser.parse(img))
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    edge = G.edges[names["Check"], names["Start"]]
+    assert edge["label"] == label
+    assert any(abs(x - 450) < 6 and abs(y - 595) < 6 for x, y in edge["points"])  # its corners
+    assert any(abs(x - 450) < 6 and abs(y - 75) < 6 for x, y in edge["points"])
+
+
 @pytest.mark.parametrize("size", [18, 24])
 def test_a_plate_its_one_letter_cuts_in_two_is_found(size):
     # Mermaid's plate is no wider than a CJK letter's faint edge: the letter's long strokes cut

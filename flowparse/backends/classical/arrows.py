@@ -35,6 +35,9 @@ ONE_SIDED = 0.3
 #: times wider or narrower than the page's median head is something else (letters by a tail).
 HEAD_SIZES = 1.5
 
+#: A gap a connector was joined across: the loose ends on either side (page coordinates).
+Bridge = tuple[tuple[float, float], tuple[float, float]]
+
 
 @dataclass
 class Contact:
@@ -108,7 +111,7 @@ def trace_connectors(
     chains = _chain(pieces, boxes, gap, texts, max(0.6 * text_h, 2 * page.pen + 2))
     radius = max(10.0, 1.3 * text_h, 4 * page.pen)  # about an arrowhead's length, with room
     measured = []
-    for members, chain_contacts, _ in chains:
+    for members, chain_contacts, _, _ in chains:
         places = [p for whole in chain_contacts for p in whole.places]
         for c in chain_contacts + places:
             # On a short connector the far band must not reach the head at the other end.
@@ -118,8 +121,8 @@ def trace_connectors(
             measured.append(c)
     _mark_unusual(measured)
     out: list[Connector] = []
-    for members, chain_contacts, gaps in chains:
-        out += _connect(chain_contacts, members, labels, stats, gaps, page.pen)
+    for members, chain_contacts, gaps, bridges in chains:
+        out += _connect(chain_contacts, members, labels, stats, gaps, page.pen, bridges=bridges)
     return out
 
 
@@ -199,9 +202,10 @@ def _pieces(labels: np.ndarray, stats: np.ndarray, n: int, contacts: dict[int, l
 
 def _chain(
     pieces: list[_Piece], boxes: list, gap: float, texts: Sequence = (), reach: float = 0.0
-) -> list[tuple[list[int], list[Contact], int]]:
+) -> list[tuple[list[int], list[Contact], int, list[Bridge]]]:
     """Group pieces joined across short gaps, or across a text box both ends reach (a label
-    set on the line, however wide); loose ends near a shape make (weaker) contacts."""
+    set on the line, however wide); loose ends near a shape make (weaker) contacts. Each group
+    comes with the gaps it was joined across, from end to end."""
     sets = Groups(len(pieces))
     ends = [(k, e) for k, piece in enumerate(pieces) for e in piece.ends]
     pairs = _close_pairs(ends, gap)
@@ -212,12 +216,12 @@ def _chain(
                 if ends[a][0] != ends[b][0] and segment_meets_box(ends[a][1], ends[b][1], box):
                     pairs.append((math.dist(ends[a][1], ends[b][1]), a, b))
     used: set[int] = set()
-    joins = 0
+    joined: list[tuple[int, Bridge]] = []
     for _dist, a, b in sorted(pairs):
         if a in used or b in used or not sets.join(ends[a][0], ends[b][0]):
             continue
         used |= {a, b}
-        joins += 1
+        joined.append((ends[a][0], (ends[a][1], ends[b][1])))
     extra: dict[int, list[Contact]] = {}
     for idx, (k, e) in enumerate(ends):
         if idx in used or not boxes:
@@ -225,15 +229,17 @@ def _chain(
         dist, node = min((point_box_distance(e, box), j) for j, box in enumerate(boxes))
         if dist <= gap and all(c.node != node for c in pieces[k].contacts):
             extra.setdefault(k, []).append(Contact(node, e, gap=True))
-    groups: dict[int, tuple[list[int], list[Contact], int]] = {}
+    groups: dict[int, tuple[list[int], list[Contact], list[Bridge]]] = {}
     for k, piece in enumerate(pieces):
-        members, contacts, gaps = groups.setdefault(sets.root(k), ([], [], 0))
+        members, contacts, _ = groups.setdefault(sets.root(k), ([], [], []))
         members.append(piece.label)
         contacts += piece.contacts + extra.get(k, [])
-    out = []
-    for members, contacts, _ in groups.values():
-        out.append((members, contacts, len(members) - 1 + sum(c.gap for c in contacts)))
-    return out
+    for k, bridge in joined:
+        groups[sets.root(k)][2].append(bridge)
+    return [
+        (members, contacts, len(members) - 1 + sum(c.gap for c in contacts), bridges)
+        for members, contacts, bridges in groups.values()
+    ]
 
 
 def _close_pairs(ends: list[tuple[int, tuple[float, float]]], gap: float) -> list[tuple[float, int, int]]:
@@ -398,9 +404,11 @@ def _connect(
     gaps: int,
     pen: float,
     crossed: bool = False,
+    bridges: Sequence[Bridge] = (),
 ) -> list[Connector]:
     """Edges of one chain: two shapes make one arrow; fans are split by where the heads are;
-    lines that cross are taken apart first (``crossed``: this is one of them already)."""
+    lines that cross are taken apart first (``crossed``: this is one of them already).
+    ``bridges`` are the gaps the chain's pieces were joined across."""
     by_node: dict[int, Contact] = {}
     for c in contacts:
         old = by_node.get(c.node)
@@ -423,11 +431,11 @@ def _connect(
         return []
     base = 0.92 * (0.85**gaps)
     if len(ends) == 2:
-        return [_arrow(ends[0], ends[1], members, labels, stats, base, pen)]
+        return [_arrow(ends[0], ends[1], members, labels, stats, base, pen, bridges)]
     if len(tails) == 1 and heads:
-        return [_arrow(tails[0], h, members, labels, stats, base * 0.8, pen) for h in heads]
+        return [_arrow(tails[0], h, members, labels, stats, base * 0.8, pen, bridges) for h in heads]
     if len(heads) == 1 and tails:
-        return [_arrow(t, heads[0], members, labels, stats, base * 0.8, pen) for t in tails]
+        return [_arrow(t, heads[0], members, labels, stats, base * 0.8, pen, bridges) for t in tails]
     return []  # a bus, or crossings the skeleton could not take apart: too ambiguous to guess
 
 
@@ -452,7 +460,14 @@ def _uncross(
 
 
 def _arrow(
-    a: Contact, b: Contact, members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float
+    a: Contact,
+    b: Contact,
+    members: list[int],
+    labels: np.ndarray,
+    stats: np.ndarray,
+    score: float,
+    pen: float,
+    bridges: Sequence[Bridge] = (),
 ) -> Connector:
     head_a, head_b = a.head, b.head
     if head_a and head_b:
@@ -467,7 +482,7 @@ def _arrow(
         a, b = b, a  # no way to tell: read it top to bottom, left to right
     certainty = min(1.0, min(abs(np.log(max(c.head_ratio, 1e-3) / HEAD_RATIO)) for c in (a, b)) / 0.4)
     score *= 0.75 + 0.25 * certainty
-    points = _polyline(a.point, b.point, members, labels, stats, pen)
+    points = _polyline(a.point, b.point, members, labels, stats, pen, bridges)
     return Connector(source=a.node, target=b.node, arrow=kind, points=points, score=float(min(1.0, score)))
 
 
@@ -498,17 +513,22 @@ def _polyline(
     labels: np.ndarray,
     stats: np.ndarray,
     pen: float,
+    bridges: Sequence[Bridge] = (),
 ) -> list[tuple[float, float]]:
-    """The line's course from p to q: one side of its outline, simplified (single pieces only)."""
-    if len(members) != 1:
-        return [p, q]
-    i = members[0]
-    x, y, w, h, _ = stats[i]
-    mask = np.where(labels[y : y + h, x : x + w] == i, 255, 0).astype(np.uint8)
+    """The line's course from p to q: one side of its outline, simplified. A line in several
+    pieces is followed through its pieces and straight across the gaps between them (a label's
+    plate, a crossing); the chord from p to q would cut a long way round short."""
+    boxes = np.array([[*stats[i][:2], *(stats[i][:2] + stats[i][2:4])] for i in members], float)
+    corners = np.array([p, q, *(e for bridge in bridges for e in bridge)], float)
+    x, y = np.floor(np.minimum(boxes[:, :2].min(0), corners.min(0))).astype(int)
+    x1, y1 = np.ceil(np.maximum(boxes[:, 2:].max(0), corners.max(0) + 1)).astype(int)
+    mask = np.isin(labels[y:y1, x:x1], members).astype(np.uint8) * 255
+    for a, b in bridges:
+        cv2.line(mask, (round(a[0]) - x, round(a[1]) - y), (round(b[0]) - x, round(b[1]) - y), 255, max(1, round(pen)))
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not contours:
-        return [p, q]
-    contour = max(contours, key=len)[:, 0, :].astype(np.float64) + (x, y)
+    if len(contours) != 1:
+        return [p, q]  # the pieces do not make one line after all: no course to follow
+    contour = contours[0][:, 0, :].astype(np.float64) + (x, y)
     ia = int(np.argmin(((contour - p) ** 2).sum(axis=1)))
     ib = int(np.argmin(((contour - q) ** 2).sum(axis=1)))
     lo, hi = sorted((ia, ib))
