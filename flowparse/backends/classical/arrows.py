@@ -518,10 +518,8 @@ def _polyline(
     """The line's course from p to q: one side of its outline, simplified. A line in several
     pieces is followed through its pieces and straight across the gaps between them (a label's
     plate, a crossing); the chord from p to q would cut a long way round short."""
-    boxes = np.array([[*stats[i][:2], *(stats[i][:2] + stats[i][2:4])] for i in members], float)
-    corners = np.array([p, q, *(e for bridge in bridges for e in bridge)], float)
-    x, y = np.floor(np.minimum(boxes[:, :2].min(0), corners.min(0))).astype(int)
-    x1, y1 = np.ceil(np.maximum(boxes[:, 2:].max(0), corners.max(0) + 1)).astype(int)
+    x, y = np.min([stats[i][:2] for i in members], axis=0)  # the gaps' ends lie on the pieces
+    x1, y1 = np.max([stats[i][:2] + stats[i][2:4] for i in members], axis=0)
     mask = np.isin(labels[y:y1, x:x1], members).astype(np.uint8) * 255
     for a, b in bridges:
         cv2.line(mask, (round(a[0]) - x, round(a[1]) - y), (round(b[0]) - x, round(b[1]) - y), 255, max(1, round(pen)))
