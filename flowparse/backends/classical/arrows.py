@@ -229,16 +229,17 @@ def _chain(
         dist, node = min((point_box_distance(e, box), j) for j, box in enumerate(boxes))
         if dist <= gap and all(c.node != node for c in pieces[k].contacts):
             extra.setdefault(k, []).append(Contact(node, e, gap=True))
-    groups: dict[int, tuple[list[int], list[Contact], list[Bridge]]] = {}
+    groups: dict[int, tuple[list[int], list[Contact]]] = {}
     for k, piece in enumerate(pieces):
-        members, contacts, _ = groups.setdefault(sets.root(k), ([], [], []))
+        members, contacts = groups.setdefault(sets.root(k), ([], []))
         members.append(piece.label)
         contacts += piece.contacts + extra.get(k, [])
+    bridges: dict[int, list[Bridge]] = {}
     for k, bridge in joined:
-        groups[sets.root(k)][2].append(bridge)
+        bridges.setdefault(sets.root(k), []).append(bridge)
     return [
-        (members, contacts, len(members) - 1 + sum(c.gap for c in contacts), bridges)
-        for members, contacts, bridges in groups.values()
+        (members, contacts, len(members) - 1 + sum(c.gap for c in contacts), bridges.get(root, []))
+        for root, (members, contacts) in groups.items()
     ]
 
 
