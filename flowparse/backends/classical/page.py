@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Page", "analyse_page", "INK_CONTRAST", "LINE_CONTRAST", "TINT_CONTRAST"]
+__all__ = ["Page", "analyse_page", "off_shades", "HUES_APART", "INK_CONTRAST", "LINE_CONTRAST", "TINT_CONTRAST"]
 
 #: A pixel is ink (strokes, text, dark fills) when a channel differs this much from the page.
 INK_CONTRAST = 60
@@ -159,3 +159,24 @@ def _ridge_width(ink: np.ndarray) -> float:
     if values.size == 0:
         return 1.0
     return float(max(1.0, 2.0 * np.median(values) - 1.0))
+
+
+#: A colour is another than an ink's when it is this far (RGB) from every shade of it (see
+#: :func:`off_shades`). Grey on black, navy on navy are shades (under 1 on the tuning sets);
+#: Graphviz's pastel edges on black text are 17 to 83 away.
+HUES_APART = 12.0
+
+
+def off_shades(colours: np.ndarray, page: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """How far ``colours`` are from every shade of ``ink``: from the ray that starts at the page's
+    colour and runs through the ink's (anti-aliasing blends a stroke with the page; a thin stroke
+    reads paler than a thick one of the same ink).
+
+    >>> white, black = np.array([255, 255, 255]), np.array([0, 0, 0])
+    >>> off_shades(np.array([[128, 128, 128], [40, 80, 200]]), white, black).round().tolist()
+    [0.0, 118.0]
+    """
+    colours, page, ink = (np.asarray(v, float) for v in (colours, page, ink))
+    way = ink - page
+    t = np.clip((colours - page) @ way / max(float(way @ way), 1e-9), 0, None)
+    return np.linalg.norm(colours - page - t[..., None] * way, axis=-1)

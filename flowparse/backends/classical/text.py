@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import INK_CONTRAST, Page
+from flowparse.backends.classical.page import HUES_APART, INK_CONTRAST, Page, off_shades
 from flowparse.backends.classical.shapes import Region
 
 __all__ = ["TextBlock", "node_text_lines", "band_text_lines", "free_text_blocks", "label_reach", "text_height"]
@@ -259,27 +259,6 @@ def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Pag
     letters = (page.ink[by0:by1, bx0:bx1] > 0) & ~other[by0:by1, bx0:bx1]
     line = np.median(page.rgb[ys, xs], axis=0)
     text = np.median(rgb[letters], axis=0) if letters.any() else line
-    if _off_shades(line, page.background, text) > HUES_APART:  # a letter keeps its pixels on the line
-        stroke &= _off_shades(rgb, page.background, line) <= _off_shades(rgb, page.background, text)
+    if off_shades(line, page.background, text) > HUES_APART:  # a letter keeps its pixels on the line
+        stroke &= off_shades(rgb, page.background, line) <= off_shades(rgb, page.background, text)
     rgb[stroke] = page.background
-
-
-#: A connector's colour is another than the text's when it is this far (RGB) from every shade of it.
-#: Grey on black, navy on navy are shades (under 1 on the tuning sets); Graphviz's pastel edges
-#: on black text are 17 to 83 away.
-HUES_APART = 12.0
-
-
-def _off_shades(colours: np.ndarray, page: np.ndarray, ink: np.ndarray) -> np.ndarray:
-    """How far ``colours`` are from every shade of ``ink``: from the ray that starts at the page's
-    colour and runs through the ink's (anti-aliasing blends a stroke with the page; a thin stroke
-    reads paler than a thick one of the same ink).
-
-    >>> white, black = np.array([255, 255, 255]), np.array([0, 0, 0])
-    >>> _off_shades(np.array([[128, 128, 128], [40, 80, 200]]), white, black).round().tolist()
-    [0.0, 118.0]
-    """
-    colours, page, ink = (np.asarray(v, float) for v in (colours, page, ink))
-    way = ink - page
-    t = np.clip((colours - page) @ way / max(float(way @ way), 1e-9), 0, None)
-    return np.linalg.norm(colours - page - t[..., None] * way, axis=-1)
