@@ -28,6 +28,7 @@ from flowparse.geometry import box_center, box_iou  # noqa: E402
 from flowparse.graph import validate_graph  # noqa: E402
 
 CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
+CROPS = CHARTS.parent / "crops"
 LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 
@@ -1140,6 +1141,47 @@ def test_hachure_filled_diamond_is_found():
     img[(streaks > 0) & (inside > 0)] = (250, 248, 248)
     ((shape, bbox),) = [(r.shape, r.bbox) for r in find_shapes(analyse_page(img))]
     assert shape == "diamond" and box_iou(bbox, (50, 30, 251, 211)) > 0.9
+
+
+@pytest.mark.parametrize(("text", "font"), [("Member?", LATIN_FONT), ("测试通过？", CJK_FONT)])
+def test_text_on_a_hachure_fill_is_read_a_line_high(parser, text, font):
+    # The hairlines of page across a hachure fill differ from the fill as much as letters do:
+    # taken for text, they made one line the shape's height, read as nothing, and a page text
+    # height three times the letters'.
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+    from flowparse.backends.classical.text import node_text_lines
+
+    img = _page(300, 240)
+    diamond = np.array([(150, 30), (270, 120), (150, 210), (30, 120)], np.int32)
+    cv2.fillPoly(img, [diamond], (205, 228, 152))
+    streaks = np.zeros(img.shape[:2], np.uint8)
+    for c in range(-300, 600, 7):
+        cv2.line(streaks, (c, 240), (c + 240, 0), 255, 1, cv2.LINE_AA)
+    inside = np.zeros_like(streaks)
+    cv2.fillPoly(inside, [diamond], 255)
+    a = (streaks * (inside > 0) / 255.0)[..., None]
+    img = (img * (1 - a) + 255 * a).astype(np.uint8)
+    cv2.polylines(img, [diamond], True, (19, 84, 12), 1, cv2.LINE_AA)
+    img = _write(img, (150, 120), text, font=font, size=16)
+    alone = _write(_page(300, 240), (150, 120), text, font=font, size=16)
+    letters = np.flatnonzero((alone.min(axis=2) < 250).any(axis=1))
+    page = analyse_page(img)
+    (region,) = find_shapes(page)
+    ((_, box),) = node_text_lines(page, region)
+    assert box[3] - box[1] <= letters[-1] - letters[0] + 3  # a line high, not the diamond's height
+    (node,) = validate_graph(parser.parse(img)).nodes.values()
+    assert (node["shape"], _norm(node["text"])) == ("diamond", _norm(text))
+
+
+def test_a_box_filled_with_dark_hachure_is_found_whole(parser):
+    # Mermaid's hand-drawn look on a dark fill (fixtures/crops): the hairlines of page across it
+    # are too far from the fill to count as fill, and cut it into strips the opening that finds
+    # solid shapes took for lines: only the box's right part was found ("he resuits").
+    img = np.asarray(Image.open(CROPS / "hachure-box.png").convert("RGB"))
+    (node,) = validate_graph(parser.parse(img)).nodes.values()
+    assert box_iou(node["bbox"], (19.07, 15.01, 250.01, 83.1)) > 0.9
+    assert (node["shape"], node["text"]) == ("rectangle", "Merge the results")
 
 
 def test_blank_page_is_an_empty_graph(parser):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import LINE_CONTRAST, Page
+from flowparse.backends.classical.page import HUES_APART, LINE_CONTRAST, Page, off_shades
 
 __all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate", "sides_run_on"]
 
@@ -42,6 +42,8 @@ class Region:
     bold: int = 0
     #: Fenced in only at line contrast, where ink fenced nothing in (a thin pale pen's box).
     faint: bool = False
+    #: Its fill is a hachure: streaked with hairlines of page (Mermaid's hand-drawn look).
+    hachure: bool = False
 
     @property
     def text_mask(self) -> np.ndarray:
@@ -169,7 +171,7 @@ def _with_panels(box: Region, panel: int) -> Region:
     mask = np.full((box.h, box.w + 2 * panel), 255, np.uint8)
     return Region(
         x=box.x - panel, y=box.y, mask=mask, hollow=box.hollow, fill=box.fill, shape="subroutine",
-        fit=box.fit, parts=["subroutine"], inner=box, inked=box.inked, bold=box.bold,
+        fit=box.fit, parts=["subroutine"], inner=box, inked=box.inked, bold=box.bold, hachure=box.hachure,
     )
 
 
@@ -392,10 +394,10 @@ def _solids(page: Page) -> list[Region]:
             continue
         x0, y0, x1, y1 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
         core = np.where(labels[y0:y1, x0:x1] == i, 255, 0).astype(np.uint8)
-        found = _same_colour_core(page.rgb[y0:y1, x0:x1], core, disc)
+        found = _same_colour_core(page.rgb[y0:y1, x0:x1], core, disc, page.background)
         if found is None:
             continue
-        core, similar = found
+        core, similar, hachure = found
         # Opening cut off corners and tips: grow the core back through its own colour (never
         # into a black arrowhead or a white ring), then out over the outline, a pen wide. A pale
         # fill is "similar" to the page too: growing over page would reach connector stubs and
@@ -409,7 +411,11 @@ def _solids(page: Page) -> list[Region]:
         fill = _median_colour(page.rgb[y0:y1, x0:x1], core > 0)
         region = _crop_region(body, x0, y0, hollow=False, fill=fill)
         region.inked = int(np.count_nonzero(filled)) - int(np.count_nonzero(core)) >= 15
+        region.hachure = hachure
         regions.append(region)
+    if any(r.hachure for r in regions):  # a look is the page's: small fills' hairlines are short
+        for region in regions:
+            region.hachure = True
     return regions
 
 
@@ -445,11 +451,16 @@ def _trim_flat_side(body: np.ndarray, depth: int) -> np.ndarray:
     return body
 
 
-def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The largest part of ``core`` in its dominant colour: a black arrowhead touching a red box
-    survives the opening with the box, but is not red."""
+def _same_colour_core(
+    rgb: np.ndarray, core: np.ndarray, disc: np.ndarray, page_colour: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """The largest part of ``core`` in its dominant colour (a black arrowhead touching a red box
+    survives the opening with the box, but is not red), the pixels in that colour, and whether
+    the colour is a hachure's."""
     fill = np.median(rgb[core > 0], axis=0)
     similar = np.abs(rgb.astype(np.int16) - fill.astype(np.int16)).max(axis=2) <= 45
+    hairlines = _hairlines(rgb, similar, fill, page_colour, 3 * disc.shape[0] // 2)
+    similar |= hairlines
     # Letters written on the fill are holes in it: fill them before the opening splits the fill.
     same = _fill_holes(np.where(similar & (core > 0), 255, 0).astype(np.uint8))
     same = cv2.morphologyEx(same, cv2.MORPH_OPEN, disc)
@@ -459,7 +470,33 @@ def _same_colour_core(rgb: np.ndarray, core: np.ndarray, disc: np.ndarray) -> tu
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     if stats[best, cv2.CC_STAT_AREA] < MIN_AREA * 2:
         return None
-    return np.where(labels == best, 255, 0).astype(np.uint8), np.where(similar, 255, 0).astype(np.uint8)
+    core = np.where(labels == best, 255, 0).astype(np.uint8)
+    return core, np.where(similar, 255, 0).astype(np.uint8), bool(hairlines.any())
+
+
+def _hairlines(rgb: np.ndarray, similar: np.ndarray, fill, page_colour, length: int) -> np.ndarray:
+    """The hairlines of page a hachure fill (Mermaid's hand-drawn look) streaks the fill with:
+    lines under 3 px wide in blends of the fill with the page, three or more of them straight,
+    slanted and ``length`` long. They would cut the fill into strips the opening takes for lines.
+    Dark letters are no such blends; pale letters on a dark fill are, but no straight lines, and
+    the gaps between blurred letters are short."""
+    blend = ~similar & (off_shades(rgb, fill, page_colour) <= HUES_APART)
+    thick = cv2.morphologyEx(blend.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    thin = blend & ~thick
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
+    lines = 0
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        if max(w, h) >= length and min(w, h) >= 0.3 * max(w, h):
+            ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i)
+            lines += _straight(xs, ys)
+    return thin if lines >= 3 else np.zeros_like(thin)
+
+
+def _straight(xs: np.ndarray, ys: np.ndarray, tolerance: float = 1.5) -> bool:
+    """Whether the pixels lie along one straight line (none further than ``tolerance`` from it)."""
+    vx, vy, cx, cy = cv2.fitLine(np.stack([xs, ys], 1).astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    return bool(np.abs((xs - cx) * vy - (ys - cy) * vx).max() <= tolerance)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -845,7 +882,10 @@ def _union(a: Region, b: Region, shape: str, parts: list[Region], more: list[Reg
         mask[r.y - y0 : r.y - y0 + r.h, r.x - x0 : r.x - x0 + r.w] |= r.mask
     mask = _fill_holes(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))
     fit = float(np.mean([r.fit for r in parts]))
-    return Region(x=x0, y=y0, mask=mask, hollow=a.hollow, fill=a.fill, shape=shape, fit=fit, parts=[shape])
+    return Region(
+        x=x0, y=y0, mask=mask, hollow=a.hollow, fill=a.fill, shape=shape, fit=fit, parts=[shape],
+        hachure=any(r.hachure for r in members),
+    )
 
 
 def _loses_to(mine: Region, other: Region) -> bool:

@@ -42,6 +42,11 @@ def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[
     rgb = page.rgb[region.y : region.y + region.h, region.x : region.x + region.w]
     fill = np.array(region.text_fill, np.int16)
     ink = (np.abs(rgb.astype(np.int16) - fill).max(axis=2) > INK_CONTRAST) & (inner > 0)
+    if region.hachure:  # its hairlines of page are no letters: the reader gets a flat fill
+        hairlines = ink & (off_shades(rgb, fill, page.background) <= HUES_APART)
+        ink &= ~hairlines
+        rgb = rgb.copy()
+        rgb[hairlines] = region.text_fill
     ink = _drop_strokes(ink, region.w, page.pen)
     return [
         (_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)
