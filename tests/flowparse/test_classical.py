@@ -1184,6 +1184,26 @@ def test_a_box_filled_with_dark_hachure_is_found_whole(parser):
     assert (node["shape"], node["text"]) == ("rectangle", "Merge the results")
 
 
+def test_a_page_of_hachure_fills_has_its_outlines_pen():
+    # The strips of fill between a hachure's hairlines are ink a few pixels wide: measured on
+    # them, the pen came out 4.5 px for Mermaid's 1 px outlines, and everything scaled by it
+    # (a body grown over its outline by a disc that wide rounds a box's corners).
+    from flowparse.backends.classical.page import analyse_page
+
+    img = np.asarray(Image.open(CROPS / "hachure-box.png").convert("RGB")).copy()
+    assert analyse_page(img).pen <= 1.5
+
+
+def test_a_small_sketchy_hachure_shape_is_no_label_plate(parser):
+    # fixtures/crops: a box and a small stadium, both hachure-filled, hand-drawn outlines that
+    # wander a pixel or two off the fill, an arrow between. At the page's true (1 px) pen the
+    # stadium's outline fell outside the reach that tells a shape from an outline-less label plate.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "hachure-stadium.png").convert("RGB"))))
+    nodes = {d["text"]: (n, d["shape"]) for n, d in G.nodes(data=True)}
+    assert {t: shape for t, (_, shape) in nodes.items()} == {"构建安装包": "rectangle", "结束": "stadium"}
+    assert G.has_edge(nodes["构建安装包"][0], nodes["结束"][0]) and G.number_of_edges() == 1
+
+
 def test_blank_page_is_an_empty_graph(parser):
     G = validate_graph(parser.parse(_page(800, 600)))
     assert G.number_of_nodes() == 0 and G.number_of_edges() == 0

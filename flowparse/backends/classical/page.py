@@ -139,15 +139,17 @@ FILL_WIDTH = 9
 def _pen_width(ink: np.ndarray) -> float:
     """Typical stroke width: twice the distance-to-page on the ridge of the ink, median.
 
-    Where shapes filled darker than ink contrast make up most of the ink, that median is as
-    wide as the shapes are tall; the pen is then measured on the ink outside the filled areas.
+    Where shapes filled darker than ink contrast make up most of the ink, that median is as wide
+    as the shapes are tall (a flat fill) or as the strips between a hachure's hairlines of page;
+    the pen is then measured on the ink outside the filled areas: those a fill's width across
+    that are mostly ink.
     """
-    pen = _ridge_width(ink)
-    if pen < FILL_WIDTH:
-        return pen
-    filled = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (FILL_WIDTH,) * 2))
-    strokes = cv2.bitwise_and(ink, cv2.bitwise_not(cv2.dilate(filled, np.ones((3, 3), np.uint8))))
-    return _ridge_width(strokes) if np.count_nonzero(strokes) >= 100 else pen
+    dense = cv2.blur((ink > 0).astype(np.float32), (FILL_WIDTH, FILL_WIDTH)) >= 0.7
+    filled = cv2.dilate(dense.astype(np.uint8), np.ones((FILL_WIDTH,) * 2, np.uint8)) > 0
+    strokes = np.where(filled, 0, ink).astype(np.uint8)
+    if np.count_nonzero(ink[filled]) < 0.5 * np.count_nonzero(ink) or np.count_nonzero(strokes) < 100:
+        return _ridge_width(ink)
+    return _ridge_width(strokes)
 
 
 def _ridge_width(ink: np.ndarray) -> float:
