@@ -667,20 +667,59 @@ def classify_mask(mask: np.ndarray, *, hollow: bool = True, pen: float = 1.0) ->
     h, w = mask.shape
     grid = (cv2.resize(mask, (GRID, GRID), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8)
     best, best_score, best_fit = "other", -1.0, 0.0
+    fits: dict[str, float] = {}
     arc_below = _bottom_arc(mask) >= 0.04  # 2 px or more below, for shapes up to 50 px tall
     for name, template in _templates(w, h):
         if name == "cylinder" and not arc_below:
             continue
         inter = np.count_nonzero(grid & template)
         fit = inter / max(1, np.count_nonzero(grid | template))
+        fits[name] = max(fit, fits.get(name, 0.0))
         score = fit - _PENALTY.get(name, 0.01)
         if score > best_score:
             best, best_score, best_fit = name, score, fit
+    if best in ("stadium", "hexagon") and abs(fits.get("stadium", 0) - fits.get("hexagon", 0)) <= 0.02:
+        # A short hexagon and a stadium differ at their ends only, too little for the grid.
+        best = "hexagon" if _pointed_ends(mask) else "stadium"
+        best_fit = fits[best]
     if best == "ellipse" and 0.85 <= w / max(1, h) <= 1.18:
         best = "circle"
     if best_fit < 0.75:
         best = "other"
     return best, float(best_fit)
+
+
+def _pointed_ends(mask: np.ndarray) -> bool:
+    """Whether the left and right ends of a wide body come to points (straight sides, a
+    hexagon's) rather than round (half circles, a stadium's): whether lines fit the ends'
+    outlines, row by row, clearly better than half circles.
+
+    >>> hexagon = np.zeros((40, 120), np.uint8)
+    >>> _ = cv2.fillPoly(hexagon, [np.array([[10, 0], [109, 0], [119, 20], [109, 39], [10, 39], [0, 20]])], 255)
+    >>> stadium = np.zeros((40, 120), np.uint8); _ = cv2.rectangle(stadium, (20, 0), (99, 39), 255, -1)
+    >>> _ = cv2.circle(stadium, (20, 20), 19, 255, -1); _ = cv2.circle(stadium, (99, 20), 19, 255, -1)
+    >>> _pointed_ends(hexagon), _pointed_ends(stadium)
+    (True, False)
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if mask.shape[1] <= mask.shape[0] or rows.size < 8:
+        return False
+    body = mask[rows] > 0
+    left = np.argmax(body, axis=1).astype(float)
+    right = (body.shape[1] - 1 - np.argmax(body[:, ::-1], axis=1)).astype(float)
+    u = np.abs(np.linspace(-1, 1, rows.size))
+    # The outmost rows are where the outline's corners blur either end: judge the rest.
+    left, right, u = left[u <= 0.85], right[u <= 0.85], u[u <= 0.85]
+    round_end = 1 - np.sqrt(np.clip(1 - u**2, 0, 1))
+    misfit = {}
+    for name, shape in (("pointed", u), ("round", round_end)):
+        design = np.c_[np.ones_like(u), shape]
+        misfit[name] = sum(
+            float(np.sum((end - design @ np.linalg.lstsq(design, end, rcond=None)[0]) ** 2)) for end in (left, -right)
+        )
+    # Clearly: on the tuning set, hexagons' ends misfit half circles 2 to 6 times as much as lines,
+    # a sketchy stadium's about as much.
+    return misfit["pointed"] < 0.7 * misfit["round"]
 
 
 def _bottom_arc(mask: np.ndarray) -> float:
