@@ -1212,6 +1212,22 @@ def test_a_short_hexagon_is_no_stadium(parser):
     assert [(d["shape"], d["text"]) for d in G.nodes.values()] == [("hexagon", "Confirmed?")]
 
 
+def test_a_double_circle_ringed_in_a_shade_of_its_fill_is_double(parser):
+    # fixtures/crops: Mermaid's double circle, its inner ring 30 off the cream fill, so the two
+    # rings make one solid; a thick outline (a Graphviz ellipse, penwidth 2) also sets the flat
+    # fill in from the rim, but has no fill round it.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "pale-double-circle.png").convert("RGB"))))
+    assert [(d["shape"], d["text"]) for d in G.nodes.values()] == [("double_circle", "Stop")]
+    img = _page(200, 260)
+    cv2.ellipse(img, (100, 70), (50, 34), 0, 0, 360, (230, 216, 173), -1)
+    cv2.ellipse(img, (100, 70), (50, 34), 0, 0, 360, (139, 43, 43), 4, cv2.LINE_AA)
+    img = _write(_boxes(img, {"Next": (50, 190, 150, 240)}), (100, 70), "Start")
+    cv2.line(img, (100, 106), (100, 176), (0, 0, 0), 1, cv2.LINE_AA)
+    _head(img, (100, 189), (100, 106), size=12)
+    found = {d["text"]: d["shape"] for d in validate_graph(parser.parse(img)).nodes.values()}
+    assert found == {"Start": "ellipse", "Next": "rectangle"}
+
+
 def test_blank_page_is_an_empty_graph(parser):
     G = validate_graph(parser.parse(_page(800, 600)))
     assert G.number_of_nodes() == 0 and G.number_of_edges() == 0

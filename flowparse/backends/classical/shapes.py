@@ -111,6 +111,10 @@ def find_shapes(page: Page) -> list[Region]:
         region.shape, region.fit = classify_mask(mask, hollow=region.hollow, pen=page.pen)
         if region.shape == "rectangle" and _has_round_corners(mask, page.pen):
             region.shape = "rounded_rectangle"
+        if region.shape in ("circle", "ellipse") and not region.hollow and not region.parts:
+            ring = _inner_ring_in_fill(page, region)
+            if ring is not None:
+                region.parts, region.inner = ["outer", "inner"], ring
     regions = _join_parts(regions, page.pen)
     for k, region in enumerate(regions):
         if region.parts == ["outer", "inner"]:
@@ -271,6 +275,29 @@ def sides_run_on(page: Page, region: Region) -> bool:
         + [ink[min(H, y2 + gap):min(H, y2 + reach), x:x + g] for x in (x1, x2 - g)]
     )
     return any(full(band, 0) for band in beyond)
+
+
+def _inner_ring_in_fill(page: Page, region: Region) -> Region | None:
+    """The inner ring of a filled double circle drawn in a shade of its fill (Mermaid's, 30
+    off the fill: one solid to the shape finder): the flat fill inside it, set in from the
+    outline all round, centred, at least 45 % of the body, with flat fill round it too (a
+    thick outline sets a plain fill in). In a plain circle the flat fill runs out to the
+    outline (letters' holes are small)."""
+    x, y, h, w = region.x, region.y, region.h, region.w
+    rgb = page.rgb[y : y + h, x : x + w].astype(np.int16)
+    flat = (np.abs(rgb - np.array(region.fill, np.int16)).max(axis=2) <= 6) & (region.mask > 0)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
+    for i in range(1, n):
+        bx, by, bw, bh, _ = stats[i]
+        inset = min(bx, by, w - bx - bw, h - by - bh)
+        centred = abs(bx + bw / 2 - w / 2) <= 0.1 * w and abs(by + bh / 2 - h / 2) <= 0.1 * h
+        if inset < 3 or not centred:
+            continue
+        disc = _fill_holes(np.where(labels[by : by + bh, bx : bx + bw] == i, 255, 0).astype(np.uint8))
+        around = np.count_nonzero(flat) - np.count_nonzero(flat[by : by + bh, bx : bx + bw] & (disc > 0))
+        if 0.45 * region.area <= np.count_nonzero(disc) < region.area and around >= 0.1 * region.area:
+            return Region(x=x + int(bx), y=y + int(by), mask=disc, hollow=False, fill=region.fill)
+    return None
 
 
 def _outside_hachures(interiors: list[Region], solids: list[Region]) -> list[Region]:
