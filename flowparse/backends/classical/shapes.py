@@ -738,15 +738,10 @@ def _pointed_ends(mask: np.ndarray) -> bool:
     # The outmost rows are where the outline's corners blur either end: judge the rest.
     left, right, u = left[u <= 0.85], right[u <= 0.85], u[u <= 0.85]
     round_end = 1 - np.sqrt(np.clip(1 - u**2, 0, 1))
-    misfit = {}
-    for name, shape in (("pointed", u), ("round", round_end)):
-        design = np.c_[np.ones_like(u), shape]
-        misfit[name] = sum(
-            float(np.sum((end - design @ np.linalg.lstsq(design, end, rcond=None)[0]) ** 2)) for end in (left, -right)
-        )
+    pointed, round_ = (sum(_fit_outline(end, curve)[1] for end in (left, -right)) for curve in (u, round_end))
     # Clearly: on the tuning set, hexagons' ends misfit half circles 2 to 6 times as much as lines,
     # a sketchy stadium's about as much.
-    return misfit["pointed"] < 0.7 * misfit["round"]
+    return pointed < 0.7 * round_
 
 
 def _bottom_arc(mask: np.ndarray) -> float:
@@ -774,13 +769,19 @@ def _bottom_arc(mask: np.ndarray) -> float:
         return 0.0
     bottom = (h - 1 - np.argmax(mask[::-1, columns] > 0, axis=0)).astype(float)
     arc = np.sqrt(np.clip(1 - (2 * columns / (w - 1) - 1) ** 2, 0, 1))
-    design = np.c_[np.ones_like(arc), arc]
-    fit, *_ = np.linalg.lstsq(design, bottom, rcond=None)
+    depth, left = _fit_outline(bottom, arc)
     spread = np.sum((bottom - bottom.mean()) ** 2)
-    left = np.sum((bottom - design @ fit) ** 2)
     if spread == 0 or left > (1 - ARC_EXPLAINS) * spread:
         return 0.0
-    return float(fit[1]) / h
+    return depth / h
+
+
+def _fit_outline(edge: np.ndarray, curve: np.ndarray) -> tuple[float, float]:
+    """Least squares of ``edge`` (an outline's position, row or column by column) as an offset
+    plus a multiple of ``curve``: that multiple, and the squared misfit left."""
+    design = np.c_[np.ones_like(curve), curve]
+    fit, *_ = np.linalg.lstsq(design, edge, rcond=None)
+    return float(fit[1]), float(np.sum((edge - design @ fit) ** 2))
 
 
 _TEMPLATE_CACHE: dict[tuple[int, int], list] = {}
