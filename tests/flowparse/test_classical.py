@@ -1228,6 +1228,15 @@ def test_a_double_circle_ringed_in_a_shade_of_its_fill_is_double(parser):
     assert found == {"Start": "ellipse", "Next": "rectangle"}
 
 
+def test_a_hand_drawn_double_circle_on_hachure_is_double(parser):
+    # fixtures/crops: in the hand-drawn look the fill between the rings is hachure (fill and
+    # hairlines of page), the inner ring drawn in the outline's ink.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "hachure-double-circle.png").convert("RGB"))))
+    (node,) = G.nodes.values()
+    assert (node["shape"], node["text"]) == ("double_circle", "完成")
+    assert box_iou(node["bbox"], (14.77, 14.94, 86.69, 87.33)) > 0.85
+
+
 def test_blank_page_is_an_empty_graph(parser):
     G = validate_graph(parser.parse(_page(800, 600)))
     assert G.number_of_nodes() == 0 and G.number_of_edges() == 0

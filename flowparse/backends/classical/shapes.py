@@ -278,14 +278,17 @@ def sides_run_on(page: Page, region: Region) -> bool:
 
 
 def _inner_ring_in_fill(page: Page, region: Region) -> Region | None:
-    """The inner ring of a filled double circle drawn in a shade of its fill (Mermaid's, 30
-    off the fill: one solid to the shape finder): the flat fill inside it, set in from the
-    outline all round, centred, at least 45 % of the body, with flat fill round it too (a
-    thick outline sets a plain fill in). In a plain circle the flat fill runs out to the
-    outline (letters' holes are small)."""
+    """The inner ring of a filled double circle that is one solid to the shape finder (Mermaid's,
+    drawn 30 off its fill; in the hand-drawn look, in ink on a hachure): the flat fill inside it,
+    set in from the outline all round, centred, at least 45 % of the body, with flat fill round
+    it too (a thick outline sets a plain fill in). In a plain circle the flat fill runs out to
+    the outline (letters' holes are small)."""
     x, y, h, w = region.x, region.y, region.h, region.w
     rgb = page.rgb[y : y + h, x : x + w].astype(np.int16)
-    flat = (np.abs(rgb - np.array(region.fill, np.int16)).max(axis=2) <= 6) & (region.mask > 0)
+    flat = np.abs(rgb - np.array(region.fill, np.int16)).max(axis=2) <= (45 if region.hachure else 6)
+    if region.hachure:  # its hairlines are fill too; the ring is drawn in the outline's ink
+        flat |= off_shades(rgb, region.fill, page.background) <= HUES_APART
+    flat &= region.mask > 0
     n, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
     for i in range(1, n):
         bx, by, bw, bh, _ = stats[i]
