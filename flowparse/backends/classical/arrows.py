@@ -111,7 +111,7 @@ def trace_connectors(
     chains = _chain(pieces, boxes, gap, texts, max(0.6 * text_h, 2 * page.pen + 2))
     radius = max(10.0, 1.3 * text_h, 4 * page.pen)  # about an arrowhead's length, with room
     measured = []
-    for members, chain_contacts, _, _ in chains:
+    for members, chain_contacts, _ in chains:
         places = [p for whole in chain_contacts for p in whole.places]
         for c in chain_contacts + places:
             # On a short connector the far band must not reach the head at the other end.
@@ -121,7 +121,8 @@ def trace_connectors(
             measured.append(c)
     _mark_unusual(measured)
     out: list[Connector] = []
-    for members, chain_contacts, gaps, bridges in chains:
+    for members, chain_contacts, bridges in chains:
+        gaps = len(bridges) + sum(c.gap for c in chain_contacts)  # each a guess the score pays for
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen, bridges=bridges)
     return out
 
@@ -202,7 +203,7 @@ def _pieces(labels: np.ndarray, stats: np.ndarray, n: int, contacts: dict[int, l
 
 def _chain(
     pieces: list[_Piece], boxes: list, gap: float, texts: Sequence = (), reach: float = 0.0
-) -> list[tuple[list[int], list[Contact], int, list[Bridge]]]:
+) -> list[tuple[list[int], list[Contact], list[Bridge]]]:
     """Group pieces joined across short gaps, or across a text box both ends reach (a label
     set on the line, however wide); loose ends near a shape make (weaker) contacts. Each group
     comes with the gaps it was joined across, from end to end."""
@@ -237,10 +238,7 @@ def _chain(
     bridges: dict[int, list[Bridge]] = {}
     for k, bridge in joined:
         bridges.setdefault(sets.root(k), []).append(bridge)
-    return [
-        (members, contacts, len(members) - 1 + sum(c.gap for c in contacts), bridges.get(root, []))
-        for root, (members, contacts) in groups.items()
-    ]
+    return [(members, contacts, bridges.get(root, [])) for root, (members, contacts) in groups.items()]
 
 
 def _close_pairs(ends: list[tuple[int, tuple[float, float]]], gap: float) -> list[tuple[float, int, int]]:
