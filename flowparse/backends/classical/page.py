@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Page", "analyse_page", "off_shades", "HUES_APART", "INK_CONTRAST", "LINE_CONTRAST", "TINT_CONTRAST"]
+__all__ = [
+    "Page", "analyse_page", "off_shades", "faded_to_page",
+    "HUES_APART", "INK_CONTRAST", "LINE_CONTRAST", "TINT_CONTRAST",
+]
 
 #: A pixel is ink (strokes, text, dark fills) when a channel differs this much from the page.
 INK_CONTRAST = 60
@@ -182,3 +185,14 @@ def off_shades(colours: np.ndarray, page: np.ndarray, ink: np.ndarray) -> np.nda
     way = ink - page
     t = np.clip((colours - page) @ way / max(float(way @ way), 1e-9), 0, None)
     return np.linalg.norm(colours - page - t[..., None] * way, axis=-1)
+
+
+def faded_to_page(colours: np.ndarray, fill, page_colour) -> np.ndarray:
+    """Where ``colours`` are ``fill`` faded toward the page, or the page: the hairlines of page
+    a hachure streaks a fill with, anti-aliased.
+
+    >>> green, white = np.array([205, 228, 152]), np.array([255, 255, 255])
+    >>> faded_to_page(np.array([[230, 241, 203], [0, 0, 0]]), green, white).tolist()
+    [True, False]
+    """
+    return off_shades(colours, fill, page_colour) <= HUES_APART

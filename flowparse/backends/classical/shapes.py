@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import HUES_APART, LINE_CONTRAST, Page, off_shades
+from flowparse.backends.classical.page import LINE_CONTRAST, Page, faded_to_page
 
 __all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate", "sides_run_on"]
 
@@ -287,7 +287,7 @@ def _inner_ring_in_fill(page: Page, region: Region) -> Region | None:
     rgb = page.rgb[y : y + h, x : x + w].astype(np.int16)
     flat = np.abs(rgb - np.array(region.fill, np.int16)).max(axis=2) <= (45 if region.hachure else 6)
     if region.hachure:  # its hairlines are fill too; the ring is drawn in the outline's ink
-        flat |= off_shades(rgb, region.fill, page.background) <= HUES_APART
+        flat |= faded_to_page(rgb, region.fill, page.background)
     flat &= region.mask > 0
     n, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
     for i in range(1, n):
@@ -518,7 +518,7 @@ def _hairlines(rgb: np.ndarray, similar: np.ndarray, fill, page_colour, length: 
     strips the opening takes for lines. Dark letters are no such blends; pale letters on a dark
     fill are, but no straight lines; the gaps between blurred letters are short, and a photo's
     grain is sparse."""
-    blend = ~similar & (off_shades(rgb, fill, page_colour) <= HUES_APART)
+    blend = ~similar & faded_to_page(rgb, fill, page_colour)
     thick = cv2.morphologyEx(blend.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     thin = blend & ~thick
     n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)

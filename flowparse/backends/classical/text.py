@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import HUES_APART, INK_CONTRAST, Page, off_shades
+from flowparse.backends.classical.page import HUES_APART, INK_CONTRAST, Page, faded_to_page, off_shades
 from flowparse.backends.classical.shapes import Region
 
 __all__ = ["TextBlock", "node_text_lines", "band_text_lines", "free_text_blocks", "label_reach", "text_height"]
@@ -43,7 +43,7 @@ def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[
     fill = np.array(region.text_fill, np.int16)
     ink = (np.abs(rgb.astype(np.int16) - fill).max(axis=2) > INK_CONTRAST) & (inner > 0)
     if region.hachure:  # its hairlines of page are no letters: the reader gets a flat fill
-        hairlines = ink & (off_shades(rgb, fill, page.background) <= HUES_APART)
+        hairlines = ink & faded_to_page(rgb, fill, page.background)
         ink &= ~hairlines
         rgb = rgb.copy()
         rgb[hairlines] = region.text_fill
