@@ -1308,3 +1308,20 @@ def test_close_line_ends_are_every_pair_within_the_gap():
     assert {(a, b) for _, a, b in pairs} == plain and len(pairs) == len(plain) > 1000
     assert all(abs(d - math.dist(ends[a][1], ends[b][1])) < 1e-9 for d, a, b in pairs)
     assert _close_pairs(ends[:1], 40) == []
+
+
+def test_small_labels_are_read_in_a_margin_their_size(parser):
+    # fixtures/crops: Graphviz labels 8 px high. In a fixed 6 px margin each side the reader took
+    # them for other words ("谢" for "通过", "不通达"); in a margin a third of their height, it reads them.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "small-cjk-labels.png").convert("RGB"))))
+    labels = sorted(d["label"] for _, _, d in G.edges(data=True) if d["label"])
+    assert labels == ["不通过", "不通过", "通过", "通过"]
+
+
+def test_a_line_crop_has_a_margin_a_third_of_its_letters_height():
+    from flowparse.backends.classical.text import _framed
+
+    for height, side in ((8, 0), (20, 4), (40, 10)):
+        crop = np.zeros((height + 4, 50, 3), np.uint8)  # the letters and 2 px of context round them
+        framed = _framed(crop, height, (255, 255, 255))
+        assert framed.shape[:2] == (height + 4 + 2 * side, 50 + 2 * side)

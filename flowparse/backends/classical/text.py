@@ -17,6 +17,9 @@ from flowparse.backends.classical.shapes import Region
 
 __all__ = ["TextBlock", "node_text_lines", "band_text_lines", "free_text_blocks", "label_reach", "text_height"]
 
+#: The margin round a text line in its crop for the reader, as a share of the letters' height.
+READER_MARGIN = 0.3
+
 
 @dataclass
 class TextBlock:
@@ -143,14 +146,21 @@ def _line_boxes(ink: np.ndarray, min_height: int = 4) -> list[tuple[int, int, in
     return boxes
 
 
-def _line_crop(
-    rgb: np.ndarray, inner: np.ndarray, fill: tuple, box: tuple[int, int, int, int], pad: int = 4
-) -> np.ndarray:
+def _line_crop(rgb: np.ndarray, inner: np.ndarray, fill: tuple, box: tuple[int, int, int, int]) -> np.ndarray:
     x0, y0, x1, y1 = box
     H, W = inner.shape
+    height = y1 - y0
     x0, y0, x1, y1 = max(0, x0 - 2), max(0, y0 - 2), min(W, x1 + 2), min(H, y1 + 2)
     crop = rgb[y0:y1, x0:x1].copy()
     crop[inner[y0:y1, x0:x1] == 0] = fill  # the outline must not read as "I" or "|"
+    return _framed(crop, height, fill)
+
+
+def _framed(crop: np.ndarray, height: int, fill) -> np.ndarray:
+    """A line crop (its letters ``height`` high, 2 px of context round them) padded with ``fill``
+    to the margin the reader reads best: about a third of the letters' height. The recogniser
+    learnt on tight crops; an 8 px label in a fixed 6 px margin read as another word."""
+    pad = max(0, round(READER_MARGIN * height) - 2)
     return cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=tuple(int(v) for v in fill))
 
 
@@ -241,8 +251,7 @@ def _label_crop(page: Page, other: np.ndarray, box, text_h: float) -> np.ndarray
     rgb = page.rgb[crop_box[1] : crop_box[3], crop_box[0] : crop_box[2]].copy()
     for side in filter(None, (left, right)):
         _paint_out_stroke(rgb, crop_box, other, side, (y0, y1), page)
-    bg = tuple(int(v) for v in page.background)
-    return cv2.copyMakeBorder(rgb, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=bg)
+    return _framed(rgb, y1 - y0, page.background)
 
 
 def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Page) -> None:
