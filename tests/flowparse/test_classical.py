@@ -869,6 +869,23 @@ def test_a_label_against_a_line_by_its_tail_is_read_and_no_head(parser, label, f
     assert [d["label"] for *_, d in G.edges(data=True)] == [label]
 
 
+@pytest.mark.parametrize("side", [-1, 1])
+def test_a_label_touching_its_line_and_its_shape_is_read(parser, side):
+    # Graphviz sets a tail's label where the line leaves the shape: its letters touch the line
+    # and the outline both. With the line painted out, what touched a shape was still taken for
+    # a piece of connector, and the label was lost.
+    img = _boxes(_page(360, 300), {"Check": (110, 30, 250, 80), "Ship": (110, 210, 250, 260)})
+    cv2.line(img, (180, 81), (180, 198), (0, 0, 0), 2, cv2.LINE_AA)
+    _head(img, (180, 209), (180, 81), size=12)
+    left, top, right, _ = _font(LATIN_FONT, 18).getbbox("Yes", anchor="mm")
+    label = _write(_page(360, 300), (180 - right if side < 0 else 180 - left, 81 - top), "Yes")
+    ys, xs = np.nonzero(label.min(axis=2) < 128)
+    assert ys.min() <= 81 and (xs.max() >= 178 if side < 0 else xs.min() <= 182)  # on the outline, by the line
+    G = parser.parse(np.minimum(img, label))
+    assert _arrows(G) == {("Check", "Ship", "normal")}
+    assert [d["label"] for *_, d in G.edges(data=True)] == ["Yes"]
+
+
 def _frame(img, box, *, dashed: bool, colour=(0, 0, 0)):
     """A cluster's frame: four sides, solid or dashed (8 px dashes, 6 px gaps), 1 px wide."""
     x1, y1, x2, y2 = box

@@ -304,7 +304,7 @@ def _add_connectors(
         solid[block.pixels[:, 1], block.pixels[:, 0]] = 0
     connectors = trace_connectors(page, zone, lines, text_h, boxes, solid, [b.box for b in blocks])
     if reader is not None:
-        found = _letters_on_connectors(page, free, zone, blocks, connectors, text_h)
+        found = _letters_on_connectors(page, free, blocks, connectors, text_h)
         blocks += [b for b in found if not any(in_band(b.box, band) for band in bands)]
     if blocks:
         _attach_labels(connectors, blocks, reader, text_h)
@@ -380,7 +380,7 @@ def _add_subgraphs(G: nx.DiGraph, frames: list, titles: list[list[np.ndarray]], 
 
 
 def _letters_on_connectors(
-    page: Page, free: np.ndarray, zone: np.ndarray, blocks: list[TextBlock], connectors, text_h: float
+    page: Page, free: np.ndarray, blocks: list[TextBlock], connectors, text_h: float
 ) -> list[TextBlock]:
     """Text set so close to a connector that all of it joined the line's ink ("Y" against its line).
 
@@ -407,9 +407,10 @@ def _letters_on_connectors(
     rest = cv2.bitwise_and(cv2.bitwise_and(around, band), cv2.bitwise_not(mask))
     # Dashes went with the painted lines; what is left may be a letter cut narrow by the paint,
     # and a crop reaching over the line, never over text read already, paints out the stroke only
-    # ("no" lost half its "o"; "True" read "Truue").
-    touching = _touching_labels(rest, zone)
-    found = free_text_blocks(page, rest, touching, text_h, dash_width=page.pen + 1, around=around)
+    # ("no" lost half its "o"; "True" read "Truue"). With the lines painted out, what touches a
+    # shape is no connector: Graphviz sets a tail's label where its line leaves the shape, and
+    # the letters touch both.
+    found = free_text_blocks(page, rest, None, text_h, dash_width=page.pen + 1, around=around)
     return [dataclasses.replace(block, beside_line=True) for block in found]
 
 

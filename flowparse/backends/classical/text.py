@@ -177,7 +177,7 @@ def text_height(line_boxes: list[tuple[int, int, int, int]], default: float) -> 
 def free_text_blocks(
     page: Page,
     free: np.ndarray,
-    touching: np.ndarray,
+    touching: np.ndarray | None,
     text_h: float,
     dash_width: float | None = None,
     around: np.ndarray | None = None,
@@ -185,9 +185,10 @@ def free_text_blocks(
     """Clusters of small ink components in ``free`` (ink outside shapes) that look like text.
 
     ``touching`` flags, per component label of ``free``, those that touch a shape: connectors
-    and arrowheads, never letters. Clusters no wider (or taller) than ``dash_width`` are dashes
-    of a dashed line (default: two pen widths and a bit). The ink ``around`` the text (default:
-    ``free``) that is not letters is the connectors a line's crop reaches over.
+    and arrowheads, never letters (None: none is). Clusters no wider (or taller) than
+    ``dash_width`` are dashes of a dashed line (default: two pen widths and a bit). The ink
+    ``around`` the text (default: ``free``) that is not letters is the connectors a line's crop
+    reaches over.
     """
     if dash_width is None:
         dash_width = max(2 * page.pen + 2, 0.3 * text_h)
@@ -196,7 +197,7 @@ def free_text_blocks(
     small = np.zeros(n, bool)
     for i in range(1, n):
         x, y, w, h, area = stats[i]
-        small[i] = max(w, h) <= limit and area >= 3 and not touching[i] if i < len(touching) else False
+        small[i] = max(w, h) <= limit and area >= 3 and (touching is None or not touching[i])
     if not small.any():
         return []
     letters = np.where(small[labels], 255, 0).astype(np.uint8)
