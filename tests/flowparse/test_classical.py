@@ -1342,3 +1342,10 @@ def test_a_line_crop_has_a_margin_a_third_of_its_letters_height():
         crop = np.zeros((height + 4, 50, 3), np.uint8)  # the letters and 2 px of context round them
         framed = _framed(crop, height, (255, 255, 255))
         assert framed.shape[:2] == (height + 4 + 2 * side, 50 + 2 * side)
+
+
+def test_a_label_whose_glyphs_touch_is_read_whole(parser):
+    # fixtures/crops: "通过" of "不通过" is one component of ink, wider than the letter size that
+    # told letters from lines, so only "不" was found (and the crop's reach read "不通").
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "touching-cjk-label.png").convert("RGB"))))
+    assert sorted(d["label"] for _, _, d in G.edges(data=True)) == ["不通过", "通过"]

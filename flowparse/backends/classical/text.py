@@ -197,7 +197,10 @@ def free_text_blocks(
     small = np.zeros(n, bool)
     for i in range(1, n):
         x, y, w, h, area = stats[i]
-        small[i] = max(w, h) <= limit and area >= 3 and (touching is None or not touching[i])
+        # Glyphs that touch make one component ("通过" of "不通过"): a word a line high, a few
+        # letters wide, and dense, where a line's slant or elbow as wide is mostly page.
+        word = h <= 1.2 * text_h and w <= 4 * text_h and area >= 0.25 * w * h
+        small[i] = (max(w, h) <= limit or word) and area >= 3 and (touching is None or not touching[i])
     if not small.any():
         return []
     letters = np.where(small[labels], 255, 0).astype(np.uint8)
