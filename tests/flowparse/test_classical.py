@@ -1349,3 +1349,11 @@ def test_a_label_whose_glyphs_touch_is_read_whole(parser):
     # told letters from lines, so only "不" was found (and the crop's reach read "不通").
     G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "touching-cjk-label.png").convert("RGB"))))
     assert sorted(d["label"] for _, _, d in G.edges(data=True)) == ["不通过", "通过"]
+
+
+def test_a_small_box_with_a_thick_outline_is_no_rounded_rectangle(parser):
+    # fixtures/crops: a box 32 px high, its outline 3 px. Its body, grown over the outline by the
+    # pen's disc, has corners rounded 3 px or so: a tenth of its height, the smallest radius a
+    # rounded rectangle's template has, and that template won.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "thick-box.png").convert("RGB"))))
+    assert [(d["shape"], d["text"]) for d in G.nodes.values()] == [("rectangle", "联系客服")]

@@ -699,8 +699,12 @@ def classify_mask(mask: np.ndarray, *, hollow: bool = True, pen: float = 1.0) ->
     best, best_score, best_fit = "other", -1.0, 0.0
     fits: dict[str, float] = {}
     arc_below = _bottom_arc(mask) >= 0.04  # 2 px or more below, for shapes up to 50 px tall
-    for name, template in _templates(w, h):
-        if name == "cylinder" and not arc_below:
+    # A box's body grown over its outline by the pen's disc has corners that round, and a thick
+    # outline's joints round them more: a corner no rounder than that is a rectangle's own
+    # (thick PIL boxes, pen 3, came out rounded; Mermaid's 5 px radius on a 1 px pen stays).
+    sharp = (1.5 * pen + 1) / max(1, min(w, h))
+    for name, template, corner in _templates(w, h):
+        if (name == "cylinder" and not arc_below) or (name == "rounded_rectangle" and corner <= sharp):
             continue
         inter = np.count_nonzero(grid & template)
         fit = inter / max(1, np.count_nonzero(grid | template))
@@ -790,8 +794,9 @@ def _fit_outline(edge: np.ndarray, curve: np.ndarray) -> tuple[float, float]:
 _TEMPLATE_CACHE: dict[tuple[int, int], list] = {}
 
 
-def _templates(w: int, h: int) -> list[tuple[str, np.ndarray]]:
-    """Templates on the grid for a w x h box (radii depend on the aspect; cached by rounded aspect)."""
+def _templates(w: int, h: int) -> list[tuple[str, np.ndarray, float]]:
+    """Templates on the grid for a w x h box (radii depend on the aspect; cached by rounded aspect):
+    name, grid, and a rounded rectangle's corner radius as a share of the short side (else 0)."""
     aspect = max(0.1, min(10.0, w / max(1, h)))
     key = (round(aspect * 8), 0)
     if key not in _TEMPLATE_CACHE:
@@ -820,43 +825,43 @@ def _rounded(rx: float, ry: float) -> np.ndarray:
 
 def _draw_templates(aspect: float):
     g = GRID - 1
-    yield "rectangle", np.ones((GRID, GRID), np.uint8)
+    yield "rectangle", np.ones((GRID, GRID), np.uint8), 0.0
     ellipse = np.zeros((GRID, GRID), np.uint8)
     cv2.ellipse(ellipse, (int(g / 2), int(g / 2)), (int(round(g / 2)), int(round(g / 2))), 0, 0, 360, 1, cv2.FILLED)
-    yield "ellipse", ellipse
-    yield "diamond", _poly([(0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5)])
+    yield "ellipse", ellipse, 0.0
+    yield "diamond", _poly([(0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5)]), 0.0
     # Corner radius as a fraction of the short side; x and y fractions differ with the aspect.
     short_over_w, short_over_h = min(1.0, 1 / aspect), min(1.0, aspect)
     for r in (0.1, 0.15, 0.2, 0.27, 0.35):
-        yield "rounded_rectangle", _rounded(r * short_over_w, r * short_over_h)
+        yield "rounded_rectangle", _rounded(r * short_over_w, r * short_over_h), r
     if aspect > 1.05:
-        yield "stadium", _rounded(0.5 * short_over_w, 0.5)
+        yield "stadium", _rounded(0.5 * short_over_w, 0.5), 0.0
     elif aspect < 0.95:
-        yield "stadium", _rounded(0.5, 0.5 * short_over_h)
+        yield "stadium", _rounded(0.5, 0.5 * short_over_h), 0.0
     for k in (0.06, 0.1, 0.15, 0.2, 0.26, 0.33):
-        yield "hexagon", _poly([(k, 0), (1 - k, 0), (1, 0.5), (1 - k, 1), (k, 1), (0, 0.5)])
-        yield "parallelogram", _poly([(k, 0), (1, 0), (1 - k, 1), (0, 1)])
-        yield "parallelogram_alt", _poly([(0, 0), (1 - k, 0), (1, 1), (k, 1)])
-        yield "trapezoid", _poly([(k, 0), (1 - k, 0), (1, 1), (0, 1)])
-        yield "trapezoid_alt", _poly([(0, 0), (1, 0), (1 - k, 1), (k, 1)])
-        yield "asymmetric", _poly([(0, 0), (1, 0), (1, 1), (0, 1), (k * 1.2, 0.5)])
+        yield "hexagon", _poly([(k, 0), (1 - k, 0), (1, 0.5), (1 - k, 1), (k, 1), (0, 0.5)]), 0.0
+        yield "parallelogram", _poly([(k, 0), (1, 0), (1 - k, 1), (0, 1)]), 0.0
+        yield "parallelogram_alt", _poly([(0, 0), (1 - k, 0), (1, 1), (k, 1)]), 0.0
+        yield "trapezoid", _poly([(k, 0), (1 - k, 0), (1, 1), (0, 1)]), 0.0
+        yield "trapezoid_alt", _poly([(0, 0), (1, 0), (1 - k, 1), (k, 1)]), 0.0
+        yield "asymmetric", _poly([(0, 0), (1, 0), (1, 1), (0, 1), (k * 1.2, 0.5)]), 0.0
     xs = np.linspace(0, 1, 25)
     arc = np.sqrt(np.clip(1 - (2 * xs - 1) ** 2, 0, 1))
     for c in (0.06, 0.1, 0.15, 0.2):
         # Outlined cylinders show their body (lid arc on top), filled ones the whole outline.
         body = [(x, c * a) for x, a in zip(xs, arc)] + [(x, 1 - c + c * a) for x, a in zip(xs[::-1], arc[::-1])]
-        yield "cylinder", _poly(body)
+        yield "cylinder", _poly(body), 0.0
         whole = [(x, c * (1 - a)) for x, a in zip(xs, arc)] + [(x, 1 - c + c * a) for x, a in zip(xs[::-1], arc[::-1])]
-        yield "cylinder", _poly(whole)
+        yield "cylinder", _poly(whole), 0.0
     for f in (0.12, 0.2, 0.3):
         # A sheet with its top right corner folded (Graphviz's "note"), the fold as a share of the height.
         fx = f / aspect
-        yield "document", _poly([(0, 0), (1 - fx, 0), (1, f), (1, 1), (0, 1)])
+        yield "document", _poly([(0, 0), (1 - fx, 0), (1, f), (1, 1), (0, 1)]), 0.0
         # A flag pointing right (Graphviz's "cds"); Mermaid's asymmetric has its notch on the left.
-        yield "asymmetric", _poly([(0, 0), (1 - fx * 1.5, 0), (1, 0.5), (1 - fx * 1.5, 1), (0, 1)])
+        yield "asymmetric", _poly([(0, 0), (1 - fx * 1.5, 0), (1, 0.5), (1 - fx * 1.5, 1), (0, 1)]), 0.0
     for a in (0.07, 0.11, 0.15):
         bottom = [(x, 1 - a + a * np.sin(2 * np.pi * x)) for x in xs]
-        yield "document", _poly([(0, 0), (1, 0), *bottom[::-1]])
+        yield "document", _poly([(0, 0), (1, 0), *bottom[::-1]]), 0.0
 
 
 # --- multi-part outlines ------------------------------------------------------------------------
@@ -990,6 +995,6 @@ def template_mask(shape: str, w: int, h: int) -> np.ndarray:
     aspect = max(0.1, min(10.0, w / max(1, h)))
     wanted = {"circle": "ellipse", "double_circle": "ellipse", "subroutine": "rectangle"}.get(shape, shape)
     # A middle-sized variant of the shape (for a cylinder: the whole outline, lid included).
-    variants = [t for name, t in _draw_templates(aspect) if name == wanted] or [np.ones((GRID, GRID), np.uint8)]
+    variants = [t for name, t, _ in _draw_templates(aspect) if name == wanted] or [np.ones((GRID, GRID), np.uint8)]
     grid = variants[3] if wanted == "cylinder" else variants[len(variants) // 2]
     return (cv2.resize(grid * 255, (w, h), interpolation=cv2.INTER_NEAREST) > 127).astype(np.uint8) * 255
