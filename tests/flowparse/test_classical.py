@@ -345,6 +345,17 @@ def test_a_sliver_of_line_read_beside_it_is_no_label(read, label):
     assert line.label == label
 
 
+@pytest.mark.parametrize(
+    "read, label", [("|Yes", "Yes"), (".yes", "yes"), ("timeout.", "timeout"), ("「类型3", "类型3"), ("I/O", "I/O")]
+)
+def test_a_line_stub_read_at_a_labels_end_is_dropped(read, label):
+    # The crop reaching for a letter against the line takes in a stub of the line too, read as
+    # a bar, a dot or a corner bracket at the label's end; inside the label such marks stay.
+    from flowparse.backends.classical.detector import _strip_line_marks
+
+    assert _strip_line_marks(read) == label
+
+
 def test_a_chart_title_is_no_edge_label(parser):
     # The title's middle is within reach of the first arrow (reach grows with a label's size),
     # but its ink is far from the line: once it became that arrow's label.
