@@ -72,10 +72,25 @@ def test_an_edge_label_keeps_off_other_arrows_slanted_ones_too():
     spec = sample_chart(random.Random(3), max_nodes=6)
     font = _font(_pick_style(spec, random.Random(3)), 2)
     draw = ImageDraw.Draw(Image.new("RGB", (800, 800), "white"))
-    route = [(200.0, 100.0), (120.0, 300.0)]  # a slanted arrow, its label's usual spot right of it
+    route = [(200.0, 100.0), (120.0, 300.0)]  # a slanted arrow, its label's usual spot left of it
     _, _, usual = _label_spot(draw, "True", route, font, [])
     cx, cy = (usual[0] + usual[2]) / 2, (usual[1] + usual[3]) / 2
     other = _leg_boxes((cx - 40, cy - 40), (cx + 40, cy + 40), 0.0)  # another arrow through that spot
     assert any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in other)  # the boxes cover the leg
     _, _, moved = _label_spot(draw, "True", route, font, other)
     assert not any(moved[0] < b[2] and moved[2] > b[0] and moved[1] < b[3] and moved[3] > b[1] for b in other)
+
+
+def test_labels_of_arrows_that_fork_from_one_stem_are_on_their_own_sides():
+    # Both labels went right of the common stem, the first drawn nearer: read off the page, the
+    # left branch's label sat by the right branch (a wrong truth for the detector and the model).
+    spec = sample_chart(random.Random(3), max_nodes=6)
+    font = _font(_pick_style(spec, random.Random(3)), 2)
+    draw = ImageDraw.Draw(Image.new("RGB", (800, 800), "white"))
+    stem = [(300.0, 100.0), (300.0, 140.0)]
+    left, right = stem + [(200.0, 140.0), (200.0, 200.0)], stem + [(400.0, 140.0), (400.0, 200.0)]
+    (lx, _), _, lbox = _label_spot(draw, "No", left, font, [])
+    (rx, _), _, rbox = _label_spot(draw, "Yes", right, font, [lbox])
+    assert lbox[2] <= 300 <= rbox[0], (lbox, rbox)
+    (hx, hy), anchor, _ = _label_spot(draw, "Yes", [(100.0, 300.0), (160.0, 300.0), (160.0, 400.0)], font, [])
+    assert anchor == "lt" and hy > 300  # a level stem turning down: its label below it

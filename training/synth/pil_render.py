@@ -286,13 +286,19 @@ def _leg_boxes(p: Point, q: Point, top: float) -> list[tuple[float, float, float
 
 def _label_spot(draw, label: str, route: list[Point], font, taken: list):
     """Where an edge label goes: beside its arrow near the start, on the first spot (first leg,
-    then the next; nearer or further along; either side) that covers no shape and no other label."""
+    then the next; nearer or further along; its own side first) that covers no shape and no
+    other label. Its own side is the one the arrow ends up on: arrows that fork from one stem
+    (or leave a diamond's tip together) each have their label on their side, not both on one."""
     spots = []
+    end_x, end_y = route[-1]
     for (ax, ay), (bx, by) in list(zip(route, route[1:]))[:3]:
         length = max(math.hypot(bx - ax, by - ay), 1)
         upright = abs(by - ay) > abs(bx - ax)
-        sides = ((((6, -4), "lb"), ((-6, -4), "rb"), ((6, 0), "lm"), ((-6, 0), "rm")) if upright
-                 else (((6, -4), "lb"), ((6, 4), "lt")))
+        if upright:
+            right, left = (((6, -4), "lb"), ((6, 0), "lm")), (((-6, -4), "rb"), ((-6, 0), "rm"))
+            sides = left + right if end_x < ax - 1 else right + left
+        else:
+            sides = (((6, 4), "lt"), ((6, -4), "lb")) if end_y > ay + 1 else (((6, -4), "lb"), ((6, 4), "lt"))
         for along in (28, 14, 48):
             t = min(0.5, along / length)
             for (dx, dy), anchor in sides:
