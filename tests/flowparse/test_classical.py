@@ -346,7 +346,8 @@ def test_a_sliver_of_line_read_beside_it_is_no_label(read, label):
 
 
 @pytest.mark.parametrize(
-    "read, label", [("|Yes", "Yes"), (".yes", "yes"), ("timeout.", "timeout"), ("「类型3", "类型3"), ("I/O", "I/O")]
+    "read, label",
+    [("|Yes", "Yes"), (".yes", "yes"), ("timeout.", "timeout"), ("是，", "是"), ("「类型3", "类型3"), ("I/O", "I/O")],
 )
 def test_a_line_stub_read_at_a_labels_end_is_dropped(read, label):
     # The crop reaching for a letter against the line takes in a stub of the line too, read as

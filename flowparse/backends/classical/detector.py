@@ -469,8 +469,8 @@ _STROKE_LIKE = frozenset("1lIi|!/\\一")  # and CJK "one": a slanted sliver read
 
 def _strip_line_marks(text: str) -> str:
     """A label's crop can take in a piece of the connector beside it, read as ``|``, ``/`` or
-    ``-``, or the stub of a line, cut short by the crop, read as ``.`` or ``「``."""
-    return text.strip(" |/\\-_\u2014\u2013'`.,\u00b7\u300c\u300d")
+    ``-``, or the stub of a line, cut short by the crop, read as ``.``, ``，`` or ``「``."""
+    return text.strip(" |/\\-_\u2014\u2013'`.,\u00b7\uff0c\u3002\u300c\u300d")
 
 
 def _polyline_box_distance(points: Sequence[tuple[float, float]], box: tuple[int, int, int, int]) -> float:
