@@ -180,9 +180,19 @@ def _shapes_in_filled_frames(page: Page, regions: list[Region]) -> tuple[list[Re
 
 
 def _read_node_texts(page: Page, regions: list[Region], reader: TextReader) -> tuple[list[str], list]:
+    found = [node_text_lines(page, region) for region in regions]
+    # Lines set tight in a small box (a descender over the next line's ascender) make one run
+    # of rows: read whole, two lines are garbage ("Dslgy y to"). The page's usual line cuts them.
+    usual = text_height([box for lines in found for _, box in lines], 0.0)
+    if usual:
+        found = [
+            node_text_lines(page, region, line_height=usual) if any(b[3] - b[1] >= 1.7 * usual for _, b in lines)
+            else lines
+            for region, lines in zip(regions, found)
+        ]
     crops, owners, boxes = [], [], []
-    for k, region in enumerate(regions):
-        for crop, box in node_text_lines(page, region):
+    for k, lines in enumerate(found):
+        for crop, box in lines:
             crops.append(crop)
             owners.append(k)
             boxes.append(box)

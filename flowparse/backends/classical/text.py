@@ -32,8 +32,12 @@ class TextBlock:
     beside_line: bool = False
 
 
-def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
-    """Line crops (RGB, padded with the fill colour) of the text inside ``region``, top to bottom."""
+def node_text_lines(
+    page: Page, region: Region, line_height: float | None = None
+) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """Line crops (RGB, padded with the fill colour) of the text inside ``region``, top to bottom.
+    A run of text rows ``line_height`` (the page's usual line) or more taller is lines set tight,
+    split where their rows meet."""
     margin = int(round(page.pen)) + 2 + region.bold
     # Outside the crop is outside the shape: erode from the crop's edge too.
     inner = cv2.erode(
@@ -52,7 +56,8 @@ def node_text_lines(page: Page, region: Region) -> list[tuple[np.ndarray, tuple[
         rgb[hairlines] = region.text_fill
     ink = _drop_strokes(ink, region.w, page.pen)
     return [
-        (_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y)) for box in _line_boxes(ink)
+        (_line_crop(rgb, inner, region.text_fill, box), _offset(box, region.x, region.y))
+        for box in _line_boxes(ink, line_height=line_height)
     ]
 
 
@@ -129,21 +134,45 @@ def _drop_strokes(ink: np.ndarray, width: int, pen: float) -> np.ndarray:
     return ink & ~np.isin(labels, strokes)
 
 
-def _line_boxes(ink: np.ndarray, min_height: int = 4) -> list[tuple[int, int, int, int]]:
-    """Boxes of text lines: runs of inked rows (gaps of one row bridged), each cut to its columns."""
+def _line_boxes(
+    ink: np.ndarray, min_height: int = 4, line_height: float | None = None
+) -> list[tuple[int, int, int, int]]:
+    """Boxes of text lines: runs of inked rows (gaps of one row bridged), each cut to its columns;
+    runs ``line_height`` or more taller than a line are cut into lines (see :func:`_split_run`)."""
     rows = np.flatnonzero(ink.any(axis=1))
     if rows.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(rows) > 2)
     starts, ends = np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]]
+    runs = list(zip(starts, ends))
+    if line_height:
+        runs = [part for y0, y1 in runs for part in _split_run(ink, int(y0), int(y1), line_height)]
     boxes = []
-    for y0, y1 in zip(starts, ends):
+    for y0, y1 in runs:
         if y1 - y0 + 1 < min_height:
             continue
         cols = np.flatnonzero(ink[y0 : y1 + 1].any(axis=0))
         if cols.size and np.count_nonzero(ink[y0 : y1 + 1]) >= 8:
             boxes.append((int(cols[0]), int(y0), int(cols[-1]) + 1, int(y1) + 1))
     return boxes
+
+
+def _split_run(ink: np.ndarray, y0: int, y1: int, line_height: float) -> list[tuple[int, int]]:
+    """The lines in rows ``y0``..``y1`` (inclusive) when the run stands 1.7 lines tall or more:
+    cut at the sparsest row near each line's expected end (a descender over the next line's
+    ascender leaves one empty row, or none)."""
+    lines = int(round((y1 - y0 + 1) / line_height))
+    if y1 - y0 + 1 < 1.7 * line_height or lines < 2:
+        return [(y0, y1)]
+    weight = np.count_nonzero(ink[y0 : y1 + 1], axis=1)
+    reach = max(1, int(0.3 * line_height))
+    cuts = []
+    for k in range(1, lines):
+        guess = round(k * (y1 - y0 + 1) / lines)
+        lo, hi = max(1, guess - reach), min(y1 - y0, guess + reach)
+        cuts.append(lo + int(np.argmin(weight[lo : hi + 1])))
+    bounds = [y0] + [y0 + c for c in cuts] + [y1 + 1]
+    return [(a, b - 1) for a, b in zip(bounds, bounds[1:]) if b - 1 > a]
 
 
 def _line_crop(rgb: np.ndarray, inner: np.ndarray, fill: tuple, box: tuple[int, int, int, int]) -> np.ndarray:
