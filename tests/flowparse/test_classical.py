@@ -1371,16 +1371,20 @@ def test_a_small_box_with_a_thick_outline_is_no_rounded_rectangle(parser):
     assert [(d["shape"], d["text"]) for d in G.nodes.values()] == [("rectangle", "联系客服")]
 
 
-@pytest.mark.parametrize("size, step", [(14, 14), (14, 15), (16, 16)])
-def test_two_lines_set_tight_in_a_box_are_read_as_two(parser, size, step):
+@pytest.mark.parametrize("size, step, usual", [(14, 14, 18), (14, 15, 18), (16, 16, 18), (18, 19, 13)])
+def test_two_lines_set_tight_in_a_box_are_read_as_two(parser, size, step, usual):
     # A descender of the first line over an ascender of the second leaves one empty row or none:
-    # the rows made one line twice the page's usual height, read as garbage ("Dslgy y to").
-    one_line = {"Start": (20, 20, 140, 60), "Check": (20, 110, 140, 150), "Stop": (20, 200, 140, 240)}
-    img = _boxes(_page(360, 260), one_line)  # the page's usual line height
-    cv2.rectangle(img, (180, 100), (300, 150), (0, 0, 0), 2)
-    img = _write(img, (240, 125 - step / 2), "Deploy to", size=size)
-    img = _write(img, (240, 125 + step / 2), "staging", size=size)
-    rows = (img[104:147, 185:296].min(axis=2) < 200).any(axis=1)
+    # the rows made one line twice the page's usual height, read as garbage ("Dslgy y to"). In a
+    # font larger than the page's usual one, the run measures three usual lines: cut at its empty
+    # row, not in three.
+    img = _page(360, 260)
+    for name, box in {"Start": (20, 20, 140, 60), "Check": (20, 110, 140, 150), "Stop": (20, 200, 140, 240)}.items():
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+        img = _write(img, ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), name, size=usual)
+    cv2.rectangle(img, (170, 90), (330, 160), (0, 0, 0), 2)
+    img = _write(img, (250, 125 - step / 2), "Deploy to", size=size)
+    img = _write(img, (250, 125 + step / 2), "staging", size=size)
+    rows = (img[94:157, 175:326].min(axis=2) < 200).any(axis=1)
     assert np.count_nonzero(~rows[np.argmax(rows) : len(rows) - np.argmax(rows[::-1])]) <= 1  # at most one empty row
     G = validate_graph(parser.parse(img))
     assert sorted(d["text"] for d in G.nodes.values()) == ["Check", "Deploy to\nstaging", "Start", "Stop"]
