@@ -167,15 +167,17 @@ def _split_run(ink: np.ndarray, y0: int, y1: int, line_height: float) -> list[tu
     lines = max(2, int((y1 - y0 + 1) / line_height + 0.25))
     weight = np.count_nonzero(ink[y0 : y1 + 1], axis=1)
     least = 0.5 * line_height
-    cuts = [k for k in np.flatnonzero(weight == 0) if least <= k and y1 - y0 + 1 - k >= least]
-    cuts = [k for i, k in enumerate(cuts) if i == 0 or k - cuts[i - 1] >= least]
+    cuts: list[int] = []
+    for k in np.flatnonzero(weight == 0):  # an empty row, half a line past the last cut and the ends
+        if least <= k <= y1 - y0 + 1 - least and (not cuts or k - cuts[-1] >= least):
+            cuts.append(int(k))
     if not cuts:
         reach = max(1, int(0.3 * line_height))
         for k in range(1, lines):
             guess = round(k * (y1 - y0 + 1) / lines)
             lo, hi = max(1, guess - reach), min(y1 - y0, guess + reach)
             cuts.append(lo + int(np.argmin(weight[lo : hi + 1])))
-    bounds = [y0] + [y0 + int(c) for c in cuts] + [y1 + 1]
+    bounds = [y0] + [y0 + c for c in cuts] + [y1 + 1]
     return [(a, b - 1) for a, b in zip(bounds, bounds[1:]) if b - 1 > a]
 
 
