@@ -111,6 +111,8 @@ def find_shapes(page: Page) -> list[Region]:
         region.shape, region.fit = classify_mask(mask, hollow=region.hollow, pen=page.pen)
         if region.shape == "rectangle" and _has_round_corners(mask, page.pen):
             region.shape = "rounded_rectangle"
+        if region.shape == "rectangle" and _has_folded_corner(mask):
+            region.shape = "document"
         if region.shape in ("circle", "ellipse") and not region.hollow and not region.parts:
             ring = _inner_ring_in_fill(page, region)
             if ring is not None:
@@ -323,6 +325,22 @@ def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
     corners = (mask[:k, :k], mask[:k, -k:], mask[-k:, :k], mask[-k:, -k:])
     empty = sorted(k * k - int(np.count_nonzero(c)) for c in corners)
     return empty[1] >= 3 + 0.5 * g * g  # the second fewest: a line may join at one corner
+
+
+def _has_folded_corner(mask: np.ndarray) -> bool:
+    """Whether a box's top right corner is cut off (Graphviz's note: a sheet with a folded
+    corner, too small a fold for the 48 x 48 grid) while its other corners are square and its
+    sides straight: page fills much of the top right corner square, and hardly any of the others."""
+    h, w = mask.shape
+    k = max(6, int(0.25 * min(h, w)))
+    if h < 3 * k or w < 3 * k:
+        return False
+    body = mask > 0
+    # straight sides: the rows below the fold and the columns left of it run the whole box
+    if body[k:-2, 1:-1].all(axis=1).mean() < 0.9 or body[1:-1, 2:-k].all(axis=0).mean() < 0.9:
+        return False
+    empty = [k * k - int(np.count_nonzero(c)) for c in (body[:k, -k:], body[:k, :k], body[-k:, :k], body[-k:, -k:])]
+    return empty[0] >= 0.2 * k * k and max(empty[1:]) <= 0.05 * k * k
 
 
 def _interiors(page: Page) -> list[Region]:
