@@ -322,8 +322,7 @@ def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
     rows, cols = np.count_nonzero(mask[k:-k], axis=1), np.count_nonzero(mask[:, k:-k], axis=0)
     if np.mean(rows >= mask.shape[1] - 1) < 0.9 or np.mean(cols >= mask.shape[0] - 1) < 0.9:
         return False
-    corners = (mask[:k, :k], mask[:k, -k:], mask[-k:, :k], mask[-k:, -k:])
-    empty = sorted(k * k - int(np.count_nonzero(c)) for c in corners)
+    empty = sorted(_corner_gaps(mask, k))
     return empty[1] >= 3 + 0.5 * g * g  # the second fewest: a line may join at one corner
 
 
@@ -339,8 +338,15 @@ def _has_folded_corner(mask: np.ndarray) -> bool:
     # straight sides: the rows below the fold and the columns left of it run the whole box
     if body[k:-2, 1:-1].all(axis=1).mean() < 0.9 or body[1:-1, 2:-k].all(axis=0).mean() < 0.9:
         return False
-    empty = [k * k - int(np.count_nonzero(c)) for c in (body[:k, -k:], body[:k, :k], body[-k:, :k], body[-k:, -k:])]
-    return empty[0] >= 0.2 * k * k and max(empty[1:]) <= 0.05 * k * k
+    top_left, top_right, *bottom = _corner_gaps(mask, k)
+    return top_right >= 0.2 * k * k and max(top_left, *bottom) <= 0.05 * k * k
+
+
+def _corner_gaps(mask: np.ndarray, k: int) -> list[int]:
+    """Pixels of page in each k x k corner square of a body: top left, top right, bottom left,
+    bottom right."""
+    corners = (mask[:k, :k], mask[:k, -k:], mask[-k:, :k], mask[-k:, -k:])
+    return [k * k - int(np.count_nonzero(c)) for c in corners]
 
 
 def _interiors(page: Page) -> list[Region]:

@@ -161,21 +161,22 @@ def _split_run(ink: np.ndarray, y0: int, y1: int, line_height: float) -> list[tu
     """The lines in rows ``y0``..``y1`` (inclusive) when the run stands 1.7 lines tall or more:
     cut at its empty rows (a descender over the next line's ascender leaves one), or with none,
     at the sparsest row near each line's expected end. A cut leaves half a line each side at least."""
-    if y1 - y0 + 1 < 1.7 * line_height:
+    tall = y1 - y0 + 1
+    if tall < 1.7 * line_height:
         return [(y0, y1)]
-    # lines of a tight run stand a little taller than the page's usual line (their descenders)
-    lines = max(2, int((y1 - y0 + 1) / line_height + 0.25))
     weight = np.count_nonzero(ink[y0 : y1 + 1], axis=1)
     least = 0.5 * line_height
     cuts: list[int] = []
     for k in np.flatnonzero(weight == 0):  # an empty row, half a line past the last cut and the ends
-        if least <= k <= y1 - y0 + 1 - least and (not cuts or k - cuts[-1] >= least):
+        if least <= k <= tall - least and (not cuts or k - cuts[-1] >= least):
             cuts.append(int(k))
     if not cuts:
+        # lines of a tight run stand a little taller than the page's usual line (their descenders)
+        lines = max(2, int(tall / line_height + 0.25))
         reach = max(1, int(0.3 * line_height))
         for k in range(1, lines):
-            guess = round(k * (y1 - y0 + 1) / lines)
-            lo, hi = max(1, guess - reach), min(y1 - y0, guess + reach)
+            guess = round(k * tall / lines)
+            lo, hi = max(1, guess - reach), min(tall - 1, guess + reach)
             cuts.append(lo + int(np.argmin(weight[lo : hi + 1])))
     bounds = [y0] + [y0 + c for c in cuts] + [y1 + 1]
     return [(a, b - 1) for a, b in zip(bounds, bounds[1:]) if b - 1 > a]
