@@ -1,12 +1,15 @@
-"""Box geometry shared by detectors, exporters and metrics. Boxes are ``(x1, y1, x2, y2)``."""
+"""Box and line geometry shared by detectors, exporters and metrics. Boxes are ``(x1, y1, x2, y2)``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 __all__ = [
     "box_iou", "clip_box", "normalize_box", "denormalize_box", "box_center", "point_box_distance", "segment_meets_box",
+    "polyline_distances",
 ]
 
 Box = Sequence[float]
@@ -52,6 +55,23 @@ def segment_meets_box(a: Sequence[float], b: Sequence[float], box: Box) -> bool:
     corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
     sides = [(b[0] - a[0]) * (cy - a[1]) - (b[1] - a[1]) * (cx - a[0]) for cx, cy in corners]
     return min(sides) <= 0 <= max(sides)
+
+
+def polyline_distances(points: np.ndarray, polyline: Sequence[Sequence[float]]) -> np.ndarray:
+    """Each of ``points`` (an (n, 2) array)'s distance to a polyline.
+
+    >>> polyline_distances(np.array([[5.0, 3.0], [-4.0, 0.0], [13.0, 14.0]]), [(0, 0), (10, 0), (10, 10)]).tolist()
+    [3.0, 4.0, 5.0]
+    """
+    path = np.asarray(polyline, np.float64)
+    best = np.full(len(points), np.inf)
+    for a, b in zip(path, path[1:]):
+        span = b - a
+        t = np.clip((points - a) @ span / max(float(span @ span), 1e-12), 0.0, 1.0)
+        best = np.minimum(best, np.hypot(*(points - a - t[:, None] * span).T))
+    if len(path) == 1:
+        best = np.hypot(*(points - path[0]).T)
+    return best
 
 
 def clip_box(box: Box, width: float, height: float) -> tuple[float, float, float, float]:

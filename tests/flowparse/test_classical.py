@@ -688,6 +688,31 @@ def test_arrows_that_cross_are_both_found(parser):
     assert _arrows(parser.parse(img)) == {("Alpha", "Delta", "normal"), ("Beta", "Gamma", "normal")}
 
 
+@pytest.mark.parametrize("up", ["left", "right"])
+@pytest.mark.parametrize("meet", ["top", "bottom"])
+def test_two_arrows_side_by_side_between_two_shapes_are_both_found(parser, up, meet):
+    # Graphviz draws a -> b and b -> a side by side, a few pixels apart, and where they meet a
+    # shape they touch: one piece of ink, once read as one arrow. The label goes with its line.
+    img = _boxes(_page(560, 480), {"Check": (200, 60, 360, 120), "Valid?": (200, 320, 360, 380)})
+    top, bottom = 120, 320
+    ends = {"top": [(270, top), (290, top)], "bottom": [(270, bottom), (290, bottom)]}
+    ends[meet] = [(280, ends[meet][0][1])] * 2
+    lines = {
+        "left": [ends["top"][0], (262, 220), ends["bottom"][0]],
+        "right": [ends["top"][1], (298, 220), ends["bottom"][1]],
+    }
+    for side, path in lines.items():
+        cv2.polylines(img, [np.array(path, np.int32)], False, (0, 0, 0), 2, cv2.LINE_AA)
+        tip, tail = (path[0], path[1]) if side == up else (path[2], path[1])
+        _head(img, tip, tail, size=12)
+    img = _write(img, (240 if up == "left" else 322, 220), "no")
+    G = parser.parse(img)
+    assert _arrows(G) == {("Check", "Valid?", "normal"), ("Valid?", "Check", "normal")}
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.edges[names["Valid?"], names["Check"]]["label"] == "no"
+    assert G.edges[names["Check"], names["Valid?"]]["label"] == ""
+
+
 @pytest.mark.parametrize("label_y", [280, 288])
 def test_a_fork_at_a_diamonds_tip_has_its_tails_there(parser, label_y):
     # Two arrows leave the tip, their label set between them: the letters and the other line

@@ -16,7 +16,7 @@ import numpy as np
 
 from flowparse.backends.classical.crossings import Groups, split_crossings
 from flowparse.backends.classical.page import Page
-from flowparse.geometry import point_box_distance, segment_meets_box
+from flowparse.geometry import point_box_distance, polyline_distances, segment_meets_box
 
 __all__ = ["Contact", "Connector", "trace_connectors", "shape_zones", "HEAD_RATIO"]
 
@@ -429,6 +429,10 @@ def _connect(
     if len(ends) < 2:
         return []
     base = 0.92 * (0.85**gaps)
+    if len(ends) == 2 and (ends[0].head or ends[1].head):
+        twins = _side_by_side(ends[0], ends[1], members, labels, stats, pen, bridges)
+        if twins:
+            return [Connector(a.node, b.node, "normal", line, base * 0.8) for a, b, line in twins]
     if len(ends) == 2:
         return [_arrow(ends[0], ends[1], members, labels, stats, base, pen, bridges)]
     if len(tails) == 1 and heads:
@@ -517,11 +521,7 @@ def _polyline(
     """The line's course from p to q: one side of its outline, simplified. A line in several
     pieces is followed through its pieces and straight across the gaps between them (a label's
     plate, a crossing); the chord from p to q would cut a long way round short."""
-    x, y = np.min([stats[i][:2] for i in members], axis=0)  # the gaps' ends lie on the pieces
-    x1, y1 = np.max([stats[i][:2] + stats[i][2:4] for i in members], axis=0)
-    mask = np.isin(labels[y:y1, x:x1], members).astype(np.uint8) * 255
-    for a, b in bridges:
-        cv2.line(mask, (round(a[0]) - x, round(a[1]) - y), (round(b[0]) - x, round(b[1]) - y), 255, max(1, round(pen)))
+    mask, x, y = _chain_mask(members, labels, stats, pen, bridges)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if len(contours) != 1:
         return [p, q]  # the pieces do not make one line after all: no course to follow
@@ -536,3 +536,107 @@ def _polyline(
     simple = cv2.approxPolyDP(path.astype(np.float32).reshape(-1, 1, 2), max(1.5, pen), False)[:, 0, :]
     middle = [(float(u), float(v)) for u, v in simple[1:-1]]
     return [p, *middle, q]
+
+
+def _chain_mask(
+    members: list[int], labels: np.ndarray, stats: np.ndarray, pen: float, bridges: Sequence[Bridge] = ()
+) -> tuple[np.ndarray, int, int]:
+    """A chain's ink (its pieces, and straight strokes across the gaps between them) as a uint8
+    mask of its bounding box, with the box's top left corner in the page."""
+    x, y = np.min([stats[i][:2] for i in members], axis=0)  # the gaps' ends lie on the pieces
+    x1, y1 = np.max([stats[i][:2] + stats[i][2:4] for i in members], axis=0)
+    mask = np.isin(labels[y:y1, x:x1], members).astype(np.uint8) * 255
+    for a, b in bridges:
+        cv2.line(mask, (round(a[0]) - x, round(a[1]) - y), (round(b[0]) - x, round(b[1]) - y), 255, max(1, round(pen)))
+    return mask, int(x), int(y)
+
+
+def _side_by_side(
+    a: Contact,
+    b: Contact,
+    members: list[int],
+    labels: np.ndarray,
+    stats: np.ndarray,
+    pen: float,
+    bridges: Sequence[Bridge] = (),
+) -> list[tuple[Contact, Contact, list[tuple[float, float]]]]:
+    """Two arrows drawn side by side between one pair of shapes, one each way (Graphviz's a -> b
+    and b -> a), that touch where they meet a shape and so make one piece of ink: (source,
+    target, course) for each, or nothing when the ink between the two shapes is one line.
+    Each arrow's head is at the end where its stroke is the heavier: a head outweighs a line."""
+    mask, x0, y0 = _chain_mask(members, labels, stats, pen, bridges)
+    p, q = np.array(a.point) - (x0, y0), np.array(b.point) - (x0, y0)
+    sections = _two_strokes(mask, p, q, pen)
+    if not sections:
+        return []
+    normal = np.array([p[1] - q[1], q[0] - p[0]]) / math.dist(p, q)
+    one, two = (np.array([p, *(p + t * (q - p) + s[k] * normal for t, *s in sections), q]) for k in (0, 1))
+    # the ends as far as the first and last sections; the stroke with its head at a runs b -> a
+    two_into_a = _heavier(mask, p, sections[0][0] * math.dist(p, q), one, two) > _heavier(
+        mask, q, (1 - sections[-1][0]) * math.dist(p, q), one, two
+    )
+    there, back = (one, two) if two_into_a else (two, one)
+    return [(a, b, _in_page(there, x0, y0)), (b, a, _in_page(back[::-1], x0, y0))]
+
+
+def _two_strokes(mask: np.ndarray, p: np.ndarray, q: np.ndarray, pen: float) -> list[tuple[float, float, float]]:
+    """Where the ink in ``mask`` from p to q is two strokes side by side: (t, offset of stroke one,
+    offset of stroke two) at sections across the chord at t = 0.2 ... 0.8, offsets along its
+    normal; nothing unless the two run all along the middle, close to each other."""
+    length = math.dist(p, q)
+    margin = max(6.0, 3 * pen)
+    ys, xs = np.nonzero(mask)
+    along = (np.stack([xs, ys], axis=1) - p) @ (q - p) / max(length, 1e-6)
+    if length < max(32.0, 12 * pen) or along.min() < -margin or along.max() > length + margin:
+        return []  # too short to tell, or ink past an end: a line from elsewhere joins by the shape
+    normal = np.array([p[1] - q[1], q[0] - p[0]]) / length
+    reach = float(np.hypot(*mask.shape))
+    steps = np.arange(-reach, reach, 0.5)
+    sections = []
+    for t in np.linspace(0.2, 0.8, 7):
+        xy = np.rint(p + t * (q - p) + steps[:, None] * normal).astype(int)
+        inside = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < mask.shape[1]) & (xy[:, 1] < mask.shape[0])
+        ink = np.zeros(len(steps), bool)
+        ink[inside] = mask[xy[inside, 1], xy[inside, 0]] > 0
+        runs = _ink_runs(ink, 2)  # a slanted line's pinholes (a pixel) part no strokes
+        if len(runs) >= 2:  # a hollow head's two sides are two runs: the strokes part at the widest gap
+            cut = 1 + int(np.argmax([later[0] - sooner[1] for sooner, later in zip(runs, runs[1:])]))
+            sides = [np.concatenate([steps[lo:hi] for lo, hi in part]) for part in (runs[:cut], runs[cut:])]
+            sections.append((round(float(t), 1), float(sides[0].mean()), float(sides[1].mean())))
+    # two strokes all along the middle (not a hollow head's sides at one end), close enough to
+    # be a pair of arrows (not a line that forks off to another shape beyond a label)
+    if len(sections) < 5 or not {0.3, 0.5, 0.7} <= {t for t, _, _ in sections}:
+        return []
+    return sections if max(two - one for _, one, two in sections) <= 0.4 * length else []
+
+
+def _ink_runs(flags: np.ndarray, pinhole: int = 0) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True in a 1-d boolean array; runs at most ``pinhole`` apart
+    are one.
+
+    >>> flags = np.array([0, 1, 1, 0, 0, 1, 0, 1], bool)
+    >>> _ink_runs(flags), _ink_runs(flags, 1)
+    ([(1, 3), (5, 6), (7, 8)], [(1, 3), (5, 8)])
+    """
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    runs: list[tuple[int, int]] = []
+    for lo, hi in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        if runs and lo - runs[-1][1] <= pinhole:
+            lo = runs.pop()[0]
+        runs.append((lo, hi))
+    return runs
+
+
+def _heavier(mask: np.ndarray, end: np.ndarray, reach: float, one: np.ndarray, two: np.ndarray) -> float:
+    """Of the ink within ``reach`` of ``end``, the share nearer course ``two`` less the share
+    nearer course ``one`` (polylines in ``mask``'s pixels)."""
+    ys, xs = np.nonzero(mask)
+    ink = np.stack([xs, ys], axis=1).astype(np.float64)
+    ink = ink[np.hypot(*(ink - end).T) <= reach]
+    if not len(ink):
+        return 0.0
+    return 2 * float(np.mean(polyline_distances(ink, two) < polyline_distances(ink, one))) - 1
+
+
+def _in_page(course: np.ndarray, x0: int, y0: int) -> list[tuple[float, float]]:
+    return [(float(x) + x0, float(y) + y0) for x, y in course]

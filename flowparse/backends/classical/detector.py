@@ -36,7 +36,7 @@ from flowparse.backends.classical.text import (
     node_text_lines,
     text_height,
 )
-from flowparse.geometry import box_iou, clip_box, point_box_distance, segment_meets_box
+from flowparse.geometry import box_iou, clip_box, point_box_distance, polyline_distances, segment_meets_box
 from flowparse.graph import add_arrow, add_shape, new_graph
 
 __all__ = ["detect", "attach_arrows", "MAX_SIDE", "MIN_SCORE"]
@@ -466,7 +466,8 @@ def _nearest_arrow(block: TextBlock, connectors: Sequence[Connector], text_h: fl
         return None
     cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
     reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
-    dist, best = min((_polyline_distance((cx, cy), c.points), k) for k, c in enumerate(connectors))
+    middle = np.array([(cx, cy)])
+    dist, best = min((float(polyline_distances(middle, c.points)[0]), k) for k, c in enumerate(connectors))
     # ... the ink too: a chart's title, wide and above the first shape, has its middle within
     # reach of the first arrow but not its ink.
     if dist <= reach and _polyline_box_distance(connectors[best].points, block.box) <= 2.0 * text_h:
@@ -497,14 +498,5 @@ def _polyline_box_distance(points: Sequence[tuple[float, float]], box: tuple[int
         if segment_meets_box(a, b, box):
             return 0.0
         ends = min(point_box_distance(a, box), point_box_distance(b, box))
-        best = min(best, ends, min(_polyline_distance(c, (a, b)) for c in corners))
-    return best
-
-
-def _polyline_distance(p: tuple[float, float], points: Sequence[tuple[float, float]]) -> float:
-    best = math.inf
-    for (ax, ay), (bx, by) in zip(points, points[1:]):
-        dx, dy = bx - ax, by - ay
-        t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / (dx * dx + dy * dy)))
-        best = min(best, math.hypot(p[0] - ax - t * dx, p[1] - ay - t * dy))
+        best = min(best, ends, float(polyline_distances(np.array(corners, np.float64), (a, b)).min()))
     return best
