@@ -713,6 +713,30 @@ def test_two_arrows_side_by_side_between_two_shapes_are_both_found(parser, up, m
     assert G.edges[names["Check"], names["Valid?"]]["label"] == ""
 
 
+def test_two_arrows_drawn_over_each_other_are_both_found(parser):
+    # a -> b and b -> a drawn a pixel apart make one line with a head at each end, twice as wide
+    # as the page's other lines: two arrows, not one two-headed one. The label, beside both, is
+    # the decision's answer: it goes with the arrow that leaves the diamond.
+    img = _page(640, 620)
+    img = _boxes(img, {"Start": (220, 20, 340, 70), "Check": (220, 150, 340, 210), "Done": (60, 520, 220, 580)})
+    img = _boxes(img, {"Retry": (380, 520, 540, 580)})
+    cv2.polylines(img, [np.array([[280, 370], [400, 420], [280, 470], [160, 420]])], True, (0, 0, 0), 2, cv2.LINE_AA)
+    img = _write(img, (280, 420), "Valid?")
+    for path in ([(280, 70), (280, 150)], [(200, 445), (140, 520)], [(360, 445), (460, 520)]):
+        cv2.line(img, path[0], path[1], (0, 0, 0), 1, cv2.LINE_AA)
+        _head(img, path[1], path[0], size=12)
+    for x in (278, 281):
+        cv2.line(img, (x, 210), (x, 370), (0, 0, 0), 1, cv2.LINE_AA)
+    _head(img, (280, 210), (280, 260), size=14)
+    _head(img, (280, 370), (280, 320), size=14)
+    img = _write(img, (305, 290), "no")
+    G = parser.parse(img)
+    assert {("Check", "Valid?", "normal"), ("Valid?", "Check", "normal")} <= _arrows(G)
+    names = {d["text"]: n for n, d in G.nodes(data=True)}
+    assert G.edges[names["Valid?"], names["Check"]]["label"] == "no"
+    assert G.edges[names["Check"], names["Valid?"]]["label"] == ""
+
+
 @pytest.mark.parametrize("label_y", [280, 288])
 def test_a_fork_at_a_diamonds_tip_has_its_tails_there(parser, label_y):
     # Two arrows leave the tip, their label set between them: the letters and the other line

@@ -7,6 +7,7 @@ short gaps; a line's end is an arrowhead when the ink there is much wider than t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ ONE_SIDED = 0.3
 #: A tool draws all of a chart's heads alike: an end that measures as a head but is this many
 #: times wider or narrower than the page's median head is something else (letters by a tail).
 HEAD_SIZES = 1.5
+
+#: A line with a head at each end is two arrows, one each way drawn over each other, when the
+#: line behind both heads is this many times as wide as the page's lines at their plain ends.
+DRAWN_TWICE = 1.3
 
 #: A gap a connector was joined across: the loose ends on either side (page coordinates).
 Bridge = tuple[tuple[float, float], tuple[float, float]]
@@ -120,10 +125,12 @@ def trace_connectors(
             _mark_head(c, labels, stats, thickness, free, members, contacts, reach, page.pen)
             measured.append(c)
     _mark_unusual(measured)
+    plain = [c.width for c in measured if not c.head and c.width > 0]
+    line = float(np.median(plain)) if len(plain) >= 3 else 0.0  # the page's lines, by their plain ends
     out: list[Connector] = []
     for members, chain_contacts, bridges in chains:
         gaps = len(bridges) + sum(c.gap for c in chain_contacts)  # each a guess the score pays for
-        out += _connect(chain_contacts, members, labels, stats, gaps, page.pen, bridges=bridges)
+        out += _connect(chain_contacts, members, labels, stats, gaps, page.pen, bridges=bridges, line=line)
     return out
 
 
@@ -404,10 +411,12 @@ def _connect(
     pen: float,
     crossed: bool = False,
     bridges: Sequence[Bridge] = (),
+    line: float = 0.0,
 ) -> list[Connector]:
     """Edges of one chain: two shapes make one arrow; fans are split by where the heads are;
     lines that cross are taken apart first (``crossed``: this is one of them already).
-    ``bridges`` are the gaps the chain's pieces were joined across."""
+    ``bridges`` are the gaps the chain's pieces were joined across; ``line`` is how wide the
+    page's lines are (0: not known)."""
     by_node: dict[int, Contact] = {}
     for c in contacts:
         old = by_node.get(c.node)
@@ -434,7 +443,13 @@ def _connect(
         if twins:
             return [Connector(a.node, b.node, "normal", line, base * 0.8) for a, b, line in twins]
     if len(ends) == 2:
-        return [_arrow(ends[0], ends[1], members, labels, stats, base, pen, bridges)]
+        arrow = _arrow(ends[0], ends[1], members, labels, stats, base, pen, bridges)
+        if arrow.arrow == "both" and line and min(c.width / c.head_ratio for c in ends) >= DRAWN_TWICE * line:
+            # a -> b and b -> a drawn over each other: one line with a head at each end, but wider
+            there = dataclasses.replace(arrow, arrow="normal", score=base * 0.8)
+            back = dataclasses.replace(there, source=arrow.target, target=arrow.source, points=arrow.points[::-1])
+            return [there, back]
+        return [arrow]
     if len(tails) == 1 and heads:
         return [_arrow(tails[0], h, members, labels, stats, base * 0.8, pen, bridges) for h in heads]
     if len(heads) == 1 and tails:

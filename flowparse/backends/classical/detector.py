@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import cv2
 import networkx as nx
@@ -317,7 +317,8 @@ def _add_connectors(
         found = _letters_on_connectors(page, free, blocks, connectors, text_h)
         blocks += [b for b in found if not any(in_band(b.box, band) for band in bands)]
     if blocks:
-        _attach_labels(connectors, blocks, reader, text_h)
+        asks = {k for k, n in enumerate(nodes) if G.nodes[n]["shape"] == "diamond"}
+        _attach_labels(connectors, blocks, reader, text_h, asks)
     for c in sorted(connectors, key=lambda c: -c.score):
         u, v = nodes[c.source], nodes[c.target]
         if u == v or G.has_edge(u, v) or (c.arrow != "normal" and G.has_edge(v, u)):
@@ -433,13 +434,21 @@ def _touching_labels(free: np.ndarray, zone: np.ndarray) -> np.ndarray:
     return flags
 
 
-def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], reader: TextReader, text_h: float) -> None:
-    """Each text block goes to the nearest arrow within reach (about two text heights).
+def _attach_labels(
+    connectors: Sequence[Connector],
+    blocks: list[TextBlock],
+    reader: TextReader,
+    text_h: float,
+    asks: Container[int] = (),
+) -> None:
+    """Each text block goes to the nearest arrow within reach (about two text heights); of two
+    as near (a -> b and b -> a drawn over each other), to the one that leaves a decision (one of
+    ``asks``): its answers are what labels say.
 
     An arrow's blocks make its label in reading order. Blocks side by side on one line less than
     a text height apart are one word the line cut (words of one label are already one block).
     """
-    owners = [(block, _nearest_arrow(block, connectors, text_h)) for block in blocks]
+    owners = [(block, _nearest_arrow(block, connectors, text_h, asks)) for block in blocks]
     owners = [(block, k) for block, k in owners if k is not None]  # only what an arrow takes is read
     read = iter(reader.read([line for block, _ in owners for line in block.lines]))
     found: dict[int, list[tuple[tuple[int, int, int, int], str]]] = {}
@@ -459,7 +468,9 @@ def _attach_labels(connectors: Sequence[Connector], blocks: list[TextBlock], rea
         c.label = " ".join(filter(None, [c.label, label]))
 
 
-def _nearest_arrow(block: TextBlock, connectors: Sequence[Connector], text_h: float) -> int | None:
+def _nearest_arrow(
+    block: TextBlock, connectors: Sequence[Connector], text_h: float, asks: Container[int] = ()
+) -> int | None:
     """The index of the arrow nearest the block's middle, if within reach (about two text
     heights past the block's half size) and the block's ink within two text heights of it."""
     if not connectors:
@@ -467,7 +478,9 @@ def _nearest_arrow(block: TextBlock, connectors: Sequence[Connector], text_h: fl
     cx, cy = (block.box[0] + block.box[2]) / 2, (block.box[1] + block.box[3]) / 2
     reach = 2.0 * text_h + max(block.box[2] - block.box[0], block.box[3] - block.box[1]) / 2
     middle = np.array([(cx, cy)])
-    dist, best = min((float(polyline_distances(middle, c.points)[0]), k) for k, c in enumerate(connectors))
+    dist, _, best = min(
+        (float(polyline_distances(middle, c.points)[0]), c.source not in asks, k) for k, c in enumerate(connectors)
+    )
     # ... the ink too: a chart's title, wide and above the first shape, has its middle within
     # reach of the first arrow but not its ink.
     if dist <= reach and _polyline_box_distance(connectors[best].points, block.box) <= 2.0 * text_h:
