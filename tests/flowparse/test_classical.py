@@ -737,6 +737,19 @@ def test_two_arrows_drawn_over_each_other_are_both_found(parser):
     assert G.edges[names["Check"], names["Valid?"]]["label"] == ""
 
 
+@pytest.mark.parametrize("drawn", [(0, 1), (1, 0)])
+def test_a_two_headed_line_beside_a_one_way_arrow_is_the_way_back(drawn):
+    # A label by a tail can make a second head; beside a plain a -> b, the line is b -> a.
+    from flowparse.backends.classical.arrows import Connector, _one_way_back
+
+    there = Connector(0, 1, "normal", [(0.0, 0.0), (0.0, 50.0)], 0.9)
+    twice = Connector(*drawn, "both", [(5.0, 0.0), (5.0, 50.0)][:: 1 if drawn == (0, 1) else -1], 0.9)
+    alone = Connector(2, 3, "both", [(90.0, 0.0), (90.0, 50.0)], 0.9)
+    out = _one_way_back([there, twice, alone])
+    assert [(c.source, c.target, c.arrow) for c in out] == [(0, 1, "normal"), (1, 0, "normal"), (2, 3, "both")]
+    assert out[1].points[0] == (5.0, 50.0)  # drawn from its source
+
+
 @pytest.mark.parametrize("label_y", [280, 288])
 def test_a_fork_at_a_diamonds_tip_has_its_tails_there(parser, label_y):
     # Two arrows leave the tip, their label set between them: the letters and the other line

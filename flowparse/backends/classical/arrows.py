@@ -131,6 +131,21 @@ def trace_connectors(
     for members, chain_contacts, bridges in chains:
         gaps = len(bridges) + sum(c.gap for c in chain_contacts)  # each a guess the score pays for
         out += _connect(chain_contacts, members, labels, stats, gaps, page.pen, bridges=bridges, line=line)
+    return _one_way_back(out)
+
+
+def _one_way_back(connectors: list[Connector]) -> list[Connector]:
+    """A line with a head at each end beside another line, one way, between the same two shapes
+    is the way back: one of its heads is a label or a letter by its tail (two lines between two
+    shapes are a -> b and b -> a)."""
+    one_way = {(c.source, c.target) for c in connectors if c.arrow == "normal"}
+    out = []
+    for c in connectors:
+        if c.arrow == "both" and (c.source, c.target) in one_way:
+            c = dataclasses.replace(c, source=c.target, target=c.source, points=c.points[::-1])
+        if c.arrow == "both" and (c.target, c.source) in one_way:
+            c = dataclasses.replace(c, arrow="normal")
+        out.append(c)
     return out
 
 
