@@ -1425,6 +1425,13 @@ def test_a_label_whose_glyphs_touch_is_read_whole(parser):
     assert sorted(d["label"] for _, _, d in G.edges(data=True)) == ["不通过", "通过"]
 
 
+def test_a_letters_stem_in_the_lines_edge_is_kept(parser):
+    # fixtures/crops: "Fail" in 7 px letters, the F's stem in the grey edge of the line beside it.
+    # Painting the line out of the crop took the stem with it: the reader saw "-ail".
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "stem-against-line.png").convert("RGB"))))
+    assert [d["label"] for _, _, d in G.edges(data=True)] == ["Fail"]
+
+
 def test_a_small_box_with_a_thick_outline_is_no_rounded_rectangle(parser):
     # fixtures/crops: a box 32 px high, its outline 3 px. Its body, grown over the outline by the
     # pen's disc, has corners rounded 3 px or so: a tenth of its height, the smallest radius a

@@ -308,11 +308,27 @@ def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Pag
     vx, vy, cx, cy = cv2.fitLine(np.stack([xs, ys], 1).astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
     bx0, by0, bx1, by1 = crop_box
     gy, gx = np.mgrid[by0:by1, bx0:bx1]
-    near = np.abs((gx - cx) * vy - (gy - cy) * vx) <= page.pen / 2 + 1.5
+    across = (gx - cx) * vy - (gy - cy) * vx  # signed distance from the line
+    near = np.abs(across) <= page.pen / 2 + 1.5
     stroke = near & other[by0:by1, bx0:bx1]
+    if np.percentile(np.abs((xs - cx) * vy - (ys - cy) * vx), 95) <= page.pen / 2 + 1:  # a straight line
+        stroke &= ~_darker_than_the_line(page.diff[by0:by1, bx0:bx1], across, near & ((gy < y0) | (gy >= y1)), stroke)
     letters = (page.ink[by0:by1, bx0:bx1] > 0) & ~other[by0:by1, bx0:bx1]
     line = np.median(page.rgb[ys, xs], axis=0)
     text = np.median(rgb[letters], axis=0) if letters.any() else line
     if off_shades(line, page.background, text) > HUES_APART:  # a letter keeps its pixels on the line
         stroke &= off_shades(rgb, page.background, line) <= off_shades(rgb, page.background, text)
     rgb[stroke] = page.background
+
+
+def _darker_than_the_line(dark: np.ndarray, across: np.ndarray, beyond: np.ndarray, stroke: np.ndarray) -> np.ndarray:
+    """Where ``stroke`` is darker than its straight line ever runs ``beyond`` the text (``dark``:
+    contrast with the page) as far across it (in half pixels): a letter's stem right against
+    the line, in the line's grey edge. A wavering line has no such edge to go by."""
+    bins = np.rint(across * 2).astype(int)
+    darker = np.zeros_like(stroke)
+    for b in np.unique(bins[stroke & ~beyond]):
+        usual = dark[beyond & (bins == b)]
+        if usual.size >= 3:
+            darker |= stroke & ~beyond & (bins == b) & (dark > int(usual.max()) + 40)
+    return darker
