@@ -77,8 +77,8 @@ def detect(
     chartness = _page_chartness(page)
     kept = []
     for region, text in zip(regions, texts):
-        if not any(ch.isalnum() for ch in text) and region.hollow and sides_run_on(page, region):
-            continue  # page boxed in by connectors that cross (a stray mark in it at most): no shape
+        if region.hollow and len(text.strip()) <= 3 and sides_run_on(page, region):
+            continue  # page boxed in by connectors that cross (a mark or a short label in it at most): no shape
         score = _node_score(region) * _flatness(page, region) * chartness
         if score < min_score:
             continue
