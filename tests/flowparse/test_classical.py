@@ -1087,6 +1087,23 @@ def test_two_boxes_side_by_side_are_no_frame(parser):
     assert G.number_of_edges() == 1
 
 
+def test_a_filled_box_over_page_fenced_in_below_it_is_no_cylinder(parser):
+    # Two arrows leave a box at its corners for the box below: the page between them, as wide as
+    # the box, once took the flat box on top of it for a cylinder's lid. A lid has its body's fill.
+    img = _page(420, 520)
+    for box in ((100, 60, 300, 110), (100, 400, 300, 450)):
+        cv2.rectangle(img, box[:2], box[2:], (205, 235, 255), -1)
+        cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
+    for x in (103, 297):
+        cv2.line(img, (x, 110), (x, 390), (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.fillPoly(img, [np.array([(x, 400), (x - 5, 388), (x + 5, 388)])], (0, 0, 0))
+    img = _write(_write(img, (200, 85), "Check"), (200, 425), "Done")
+    G = parser.parse(img)
+    nodes = sorted((d["shape"], d["text"]) for _, d in G.nodes(data=True))
+    assert nodes == [("rectangle", "Check"), ("rectangle", "Done")]
+    assert _arrows(G) == {("Check", "Done", "normal")}
+
+
 def test_a_lid_is_flat():
     # Page fenced in by connectors above a tall fenced region once joined it as a "cylinder".
     from flowparse.backends.classical.shapes import Region, _is_lid

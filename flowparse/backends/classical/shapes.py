@@ -966,15 +966,21 @@ def _touching_pairs(regions: list[Region], pen: float) -> list[tuple[int, int]]:
     return pairs
 
 
+#: How far a cylinder's lid's fill may be from its body's (per channel, 0-255).
+LID_FILL = 24
+
+
 def _is_lid(lid: Region, body: Region, pen: float) -> bool:
     """The lens-shaped top of a cylinder: as wide as the body, much flatter, sitting on it.
 
     A lid is an ellipse seen nearly edge-on: over 79 true lids it was at most 0.31 as tall as
-    wide. Page fenced in by connectors above a tall fenced region was taller (0.47, 0.49).
+    wide. Page fenced in by connectors above a tall fenced region was taller (0.47, 0.49). One
+    shape has one fill: a filled box or hexagon on top of page fenced in below it is no lid.
     """
     slack = 2 * pen + 3
     return (
-        abs(lid.x - body.x) <= slack
+        max(abs(a - b) for a, b in zip(lid.fill, body.fill)) <= LID_FILL
+        and abs(lid.x - body.x) <= slack
         and abs(lid.x + lid.w - body.x - body.w) <= slack
         and lid.h <= 0.4 * lid.w
         and lid.h < 0.6 * body.h
