@@ -1087,12 +1087,13 @@ def test_two_boxes_side_by_side_are_no_frame(parser):
     assert G.number_of_edges() == 1
 
 
-def test_a_filled_box_over_page_fenced_in_below_it_is_no_cylinder(parser):
+@pytest.mark.parametrize("fill", [(205, 235, 255), (245, 245, 245)])  # Graphviz's grey, 10 off the page
+def test_a_filled_box_over_page_fenced_in_below_it_is_no_cylinder(parser, fill):
     # Two arrows leave a box at its corners for the box below: the page between them, as wide as
     # the box, once took the flat box on top of it for a cylinder's lid. A lid has its body's fill.
     img = _page(420, 520)
     for box in ((100, 60, 300, 110), (100, 400, 300, 450)):
-        cv2.rectangle(img, box[:2], box[2:], (205, 235, 255), -1)
+        cv2.rectangle(img, box[:2], box[2:], fill, -1)
         cv2.rectangle(img, box[:2], box[2:], (0, 0, 0), 2)
     for x in (103, 297):
         cv2.line(img, (x, 110), (x, 390), (0, 0, 0), 1, cv2.LINE_AA)

@@ -966,8 +966,9 @@ def _touching_pairs(regions: list[Region], pen: float) -> list[tuple[int, int]]:
     return pairs
 
 
-#: How far a cylinder's lid's fill may be from its body's (per channel, 0-255).
-LID_FILL = 24
+#: How far a cylinder's lid's fill may be from its body's (per channel, 0-255): over 62 true
+#: lids on the tuning sets (degraded ones too) at most 5; a grey box over page fenced in, 10.
+LID_FILL = 8
 
 
 def _is_lid(lid: Region, body: Region, pen: float) -> bool:
