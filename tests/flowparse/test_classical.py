@@ -716,6 +716,16 @@ def test_two_arrows_side_by_side_between_two_shapes_are_both_found(parser, up, m
     assert G.edges[names["Check"], names["Valid?"]]["label"] == ""
 
 
+def test_a_hand_drawn_line_stroked_twice_is_one_arrow(parser):
+    # A sketchy renderer strokes a line twice, a few pixels apart all along: two strokes across
+    # the middle, but one arrow, with one head.
+    img = _boxes(_page(560, 480), {"Check": (200, 60, 360, 120), "Valid?": (200, 320, 360, 380)})
+    for x in (278, 282):
+        cv2.line(img, (x, 120), (x + 1, 312), (0, 0, 0), 1, cv2.LINE_AA)
+    _head(img, (281, 320), (281, 250), size=12)
+    assert _arrows(parser.parse(img)) == {("Check", "Valid?", "normal")}
+
+
 def test_two_arrows_drawn_over_each_other_are_both_found(parser):
     # a -> b and b -> a drawn a pixel apart make one line with a head at each end, twice as wide
     # as the page's other lines: two arrows, not one two-headed one. The label, beside both, is

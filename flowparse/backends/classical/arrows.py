@@ -634,10 +634,12 @@ def _two_strokes(mask: np.ndarray, p: np.ndarray, q: np.ndarray, pen: float) -> 
             sides = [np.concatenate([steps[lo:hi] for lo, hi in part]) for part in (runs[:cut], runs[cut:])]
             sections.append((round(float(t), 1), float(sides[0].mean()), float(sides[1].mean())))
     # two strokes all along the middle (not a hollow head's sides at one end), close enough to
-    # be a pair of arrows (not a line that forks off to another shape beyond a label)
+    # be a pair of arrows (not a line that forks off to another shape beyond a label), and apart
+    # somewhere by more than a hand-drawn line's doubled stroke
     if len(sections) < 5 or not {0.3, 0.5, 0.7} <= {t for t, _, _ in sections}:
         return []
-    return sections if max(two - one for _, one, two in sections) <= 0.4 * length else []
+    apart = max(two - one for _, one, two in sections)
+    return sections if 2 * pen + 3 <= apart <= 0.4 * length else []
 
 
 def _ink_runs(flags: np.ndarray, pinhole: int = 0) -> list[tuple[int, int]]:
