@@ -1463,6 +1463,13 @@ def test_a_letters_stem_in_the_lines_edge_is_kept(parser):
     assert [d["label"] for _, _, d in G.edges(data=True)] == ["Fail"]
 
 
+def test_a_circle_with_a_short_label_is_kept_where_lines_cross_its_box(parser):
+    # fixtures/crops: page boxed in by crossing connectors is dropped, a short label in it or not,
+    # when its box's sides run on as lines; a circle's box has no sides, and "X" is an end node.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "round-end-node.png").convert("RGB"))))
+    assert ("circle", "X") in [(d["shape"], d["text"]) for d in G.nodes.values()]
+
+
 def test_a_small_box_with_a_thick_outline_is_no_rounded_rectangle(parser):
     # fixtures/crops: a box 32 px high, its outline 3 px. Its body, grown over the outline by the
     # pen's disc, has corners rounded 3 px or so: a tenth of its height, the smallest radius a

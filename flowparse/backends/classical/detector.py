@@ -77,7 +77,9 @@ def detect(
     chartness = _page_chartness(page)
     kept = []
     for region, text in zip(regions, texts):
-        if region.hollow and len(text.strip()) <= 3 and sides_run_on(page, region):
+        # a round shape's box has no sides to run on: only a box, a polygon, is checked with a label in it
+        boxed = not any(ch.isalnum() for ch in text) or (len(text.strip()) <= 3 and region.shape not in _ROUND)
+        if boxed and region.hollow and sides_run_on(page, region):
             continue  # page boxed in by connectors that cross (a mark or a short label in it at most): no shape
         score = _node_score(region) * _flatness(page, region) * chartness
         if score < min_score:
@@ -248,6 +250,10 @@ def _with_lid(region: Region, ink: np.ndarray) -> tuple[int, int, np.ndarray]:
     lid = np.zeros((above.shape[0] - inked[0], region.w), np.uint8)  # from the highest such row
     lid[:, mask.any(axis=0)] = 255
     return x, y - lid.shape[0], np.vstack([lid, mask])
+
+
+#: Shapes whose bounding box's sides are no strokes of their outline.
+_ROUND = frozenset({"circle", "double_circle", "ellipse", "cylinder", "stadium"})
 
 
 def _page_chartness(page: Page) -> float:
