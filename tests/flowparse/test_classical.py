@@ -1463,6 +1463,13 @@ def test_a_letters_stem_in_the_lines_edge_is_kept(parser):
     assert [d["label"] for _, _, d in G.edges(data=True)] == ["Fail"]
 
 
+def test_a_wavering_lines_dark_wobble_by_a_label_is_not_kept_as_a_stem(parser):
+    # fixtures/crops: a sketchy line, darker where it wobbles by the label than above and below
+    # it, once kept that wobble as a letter's stem: "IFail". A stem touches its letter's arms.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "wavering-line-by-label.png").convert("RGB"))))
+    assert [d["label"] for _, _, d in G.edges(data=True)] == ["Fail"]
+
+
 def test_a_circle_with_a_short_label_is_kept_where_lines_cross_its_box(parser):
     # fixtures/crops: page boxed in by crossing connectors is dropped, a short label in it or not,
     # when its box's sides run on as lines; a circle's box has no sides, and "X" is an end node.

@@ -311,9 +311,11 @@ def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Pag
     across = (gx - cx) * vy - (gy - cy) * vx  # signed distance from the line
     near = np.abs(across) <= page.pen / 2 + 1.5
     stroke = near & other[by0:by1, bx0:bx1]
-    if np.percentile(np.abs((xs - cx) * vy - (ys - cy) * vx), 95) <= page.pen / 2 + 1:  # a straight line
-        stroke &= ~_darker_than_the_line(page.diff[by0:by1, bx0:bx1], across, near & ((gy < y0) | (gy >= y1)), stroke)
     letters = (page.ink[by0:by1, bx0:bx1] > 0) & ~other[by0:by1, bx0:bx1]
+    if np.percentile(np.abs((xs - cx) * vy - (ys - cy) * vx), 95) <= page.pen / 2 + 1:  # a straight line
+        beyond = near & ((gy < y0) | (gy >= y1))
+        beside = (page.ink[by0:by1, bx0:bx1] > 0) & ~near & (gy >= y0) & (gy < y1)  # off the line, by the text
+        stroke &= ~_touching(_darker_than_the_line(page.diff[by0:by1, bx0:bx1], across, beyond, stroke), beside)
     line = np.median(page.rgb[ys, xs], axis=0)
     text = np.median(rgb[letters], axis=0) if letters.any() else line
     if off_shades(line, page.background, text) > HUES_APART:  # a letter keeps its pixels on the line
@@ -332,3 +334,11 @@ def _darker_than_the_line(dark: np.ndarray, across: np.ndarray, beyond: np.ndarr
         if usual.size >= 3:
             darker |= stroke & ~beyond & (bins == b) & (dark > int(usual.max()) + 40)
     return darker
+
+
+def _touching(parts: np.ndarray, letters: np.ndarray) -> np.ndarray:
+    """The pieces of ``parts`` that touch ``letters`` (a stem holds its letter's arms; a bar of
+    the line's own, wavering off the straight stroke, stands apart)."""
+    n, ids = cv2.connectedComponents(parts.astype(np.uint8), connectivity=8)
+    near = cv2.dilate(letters.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return np.isin(ids, np.unique(ids[near & (ids > 0)])) & parts
