@@ -64,13 +64,11 @@ def polyline_distances(points: np.ndarray, polyline: Sequence[Sequence[float]]) 
     [3.0, 4.0, 5.0]
     """
     path = np.asarray(polyline, np.float64)
-    best = np.full(len(points), np.inf)
+    best = np.hypot(*(points - path[0]).T)  # a polyline of one point is that point
     for a, b in zip(path, path[1:]):
         span = b - a
         t = np.clip((points - a) @ span / max(float(span @ span), 1e-12), 0.0, 1.0)
         best = np.minimum(best, np.hypot(*(points - a - t[:, None] * span).T))
-    if len(path) == 1:
-        best = np.hypot(*(points - path[0]).T)
     return best
 
 

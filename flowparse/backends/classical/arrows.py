@@ -594,18 +594,25 @@ def _side_by_side(
     and b -> a), that touch where they meet a shape and so make one piece of ink: (source,
     target, course) for each, or nothing when the ink between the two shapes is one line.
     Each arrow's head is at the end where its stroke is the heavier: a head outweighs a line."""
+    length = math.dist(a.point, b.point)
+    if length < max(32.0, 12 * pen):
+        return []  # too short to tell strokes from a head
     mask, x0, y0 = _chain_mask(members, labels, stats, pen, bridges)
     p, q = np.array(a.point) - (x0, y0), np.array(b.point) - (x0, y0)
     sections = _two_strokes(mask, p, q, pen)
     if not sections:
         return []
-    normal = np.array([p[1] - q[1], q[0] - p[0]]) / math.dist(p, q)
+    ink = np.argwhere(mask)[:, ::-1].astype(np.float64)  # (x, y)
+    along = (ink - p) @ (q - p) / length
+    margin = max(6.0, 3 * pen)
+    if along.min() < -margin or along.max() > length + margin:
+        return []  # ink past an end: a line from elsewhere that joins this one by the shape
+    normal = np.array([p[1] - q[1], q[0] - p[0]]) / length
     one, two = (np.array([p, *(p + t * (q - p) + s[k] * normal for t, *s in sections), q]) for k in (0, 1))
     # the ends as far as the first and last sections; the stroke with its head at a runs b -> a
-    two_into_a = _heavier(mask, p, sections[0][0] * math.dist(p, q), one, two) > _heavier(
-        mask, q, (1 - sections[-1][0]) * math.dist(p, q), one, two
-    )
-    there, back = (one, two) if two_into_a else (two, one)
+    at_a = _heavier(ink, p, sections[0][0] * length, one, two)
+    at_b = _heavier(ink, q, (1 - sections[-1][0]) * length, one, two)
+    there, back = (one, two) if at_a > at_b else (two, one)
     return [(a, b, _in_page(there, x0, y0)), (b, a, _in_page(back[::-1], x0, y0))]
 
 
@@ -614,11 +621,6 @@ def _two_strokes(mask: np.ndarray, p: np.ndarray, q: np.ndarray, pen: float) -> 
     offset of stroke two) at sections across the chord at t = 0.2 ... 0.8, offsets along its
     normal; nothing unless the two run all along the middle, close to each other."""
     length = math.dist(p, q)
-    margin = max(6.0, 3 * pen)
-    ys, xs = np.nonzero(mask)
-    along = (np.stack([xs, ys], axis=1) - p) @ (q - p) / max(length, 1e-6)
-    if length < max(32.0, 12 * pen) or along.min() < -margin or along.max() > length + margin:
-        return []  # too short to tell, or ink past an end: a line from elsewhere joins by the shape
     normal = np.array([p[1] - q[1], q[0] - p[0]]) / length
     reach = float(np.hypot(*mask.shape))
     steps = np.arange(-reach, reach, 0.5)
@@ -659,11 +661,9 @@ def _ink_runs(flags: np.ndarray, pinhole: int = 0) -> list[tuple[int, int]]:
     return runs
 
 
-def _heavier(mask: np.ndarray, end: np.ndarray, reach: float, one: np.ndarray, two: np.ndarray) -> float:
-    """Of the ink within ``reach`` of ``end``, the share nearer course ``two`` less the share
-    nearer course ``one`` (polylines in ``mask``'s pixels)."""
-    ys, xs = np.nonzero(mask)
-    ink = np.stack([xs, ys], axis=1).astype(np.float64)
+def _heavier(ink: np.ndarray, end: np.ndarray, reach: float, one: np.ndarray, two: np.ndarray) -> float:
+    """Of the ``ink`` points within ``reach`` of ``end``, the share nearer course ``two`` less the
+    share nearer course ``one`` (polylines)."""
     ink = ink[np.hypot(*(ink - end).T) <= reach]
     if not len(ink):
         return 0.0

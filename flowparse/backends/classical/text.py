@@ -308,11 +308,15 @@ def _paint_out_stroke(rgb, crop_box, other: np.ndarray, columns, rows, page: Pag
     vx, vy, cx, cy = cv2.fitLine(np.stack([xs, ys], 1).astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
     bx0, by0, bx1, by1 = crop_box
     gy, gx = np.mgrid[by0:by1, bx0:bx1]
-    across = (gx - cx) * vy - (gy - cy) * vx  # signed distance from the line
+
+    def off(x, y):  # signed distance from the fitted line
+        return (x - cx) * vy - (y - cy) * vx
+
+    across = off(gx, gy)
     near = np.abs(across) <= page.pen / 2 + 1.5
     stroke = near & other[by0:by1, bx0:bx1]
     letters = (page.ink[by0:by1, bx0:bx1] > 0) & ~other[by0:by1, bx0:bx1]
-    if np.percentile(np.abs((xs - cx) * vy - (ys - cy) * vx), 95) <= page.pen / 2 + 1:  # a straight line
+    if np.percentile(np.abs(off(xs, ys)), 95) <= page.pen / 2 + 1:  # a straight line
         beyond = near & ((gy < y0) | (gy >= y1))
         beside = (page.ink[by0:by1, bx0:bx1] > 0) & ~near & (gy >= y0) & (gy < y1)  # off the line, by the text
         stroke &= ~_touching(_darker_than_the_line(page.diff[by0:by1, bx0:bx1], across, beyond, stroke), beside)
