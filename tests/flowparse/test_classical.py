@@ -1411,6 +1411,54 @@ def test_ocr_runs_offline_on_bundled_models(monkeypatch):
     assert TextReader(threads=1).read([line]) == [("Offline", pytest.approx(1.0, abs=0.1))]
 
 
+def _rapidocr_reads(crops):
+    """RapidOCR's own recogniser loop on the same bundled model: PaddleOCR's preprocessing."""
+    from rapidocr import RapidOCR
+    from rapidocr.ch_ppocr_rec import TextRecInput
+
+    from flowparse.backends.classical.ocr import bundled_model_files
+
+    params = {f"{stage}.model_path": str(path) for stage, path in bundled_model_files().items()}
+    params.update({"Global.log_level": "critical", "Global.use_det": False, "Global.use_cls": False})
+    engine = RapidOCR(params=params)
+    engine(np.full((32, 96, 3), 255, np.uint8), use_det=False, use_cls=False, use_rec=True)  # loads the recogniser
+    out = engine.text_rec(TextRecInput(img=[np.ascontiguousarray(c[:, :, ::-1]) for c in crops]))
+    return [(str(t).strip(), float(s)) for t, s in zip(out.txts, out.scores)]
+
+
+def test_the_reader_reads_short_and_long_lines_as_rapidocr_does():
+    # Short lines are padded to 320 px as PaddleOCR pads every line, and lines longer than that
+    # are read at their own length by both: there, our loop must give RapidOCR's text and score.
+    from flowparse.backends.classical.ocr import TextReader
+
+    lines = [
+        _write(np.full((30, 40, 3), 255, np.uint8), (20, 15), "Y", size=20),
+        _write(np.full((36, 60, 3), 255, np.uint8), (30, 18), "是", font=CJK_FONT, size=24),
+        _write(np.full((28, 70, 3), 255, np.uint8), (35, 14), "No", size=18),
+        _write(np.full((30, 260, 3), 255, np.uint8), (130, 15), "Validate the payment", size=18),
+        _write(np.full((26, 240, 3), 255, np.uint8), (120, 13), "x > 0 and y < 10?", size=16),
+    ]
+    ours = TextReader(threads=1).read(lines)
+    assert [t for t, _ in ours] == [t for t, _ in _rapidocr_reads(lines)]
+    assert [s for _, s in ours] == pytest.approx([s for _, s in _rapidocr_reads(lines)], abs=1e-4)
+    assert [t for t, _ in ours] == ["Y", "是", "No", "Validate the payment", "x > 0 and y < 10?"]
+
+
+def test_the_reader_pads_short_lines_and_batches_by_width():
+    from flowparse.backends.classical.ocr import TextReader, _batches
+
+    crops = [np.full((20, w, 3), 255, np.uint8) for w in (30, 300, 0, 59, 60, 200, 500, 20, 45, 90, 400)]
+    batches = list(_batches(crops))
+    read = [k for batch, _ in batches for k in batch]
+    assert sorted(read) == [k for k in range(len(crops)) if k != 2]  # each once; the empty one never
+    assert all(len(batch) <= 6 for batch, _ in batches)
+    widths = {k: width for batch, width in batches for k in batch}
+    assert widths[0] == widths[3] == 320  # under 3 heights: padded as PaddleOCR pads
+    assert widths[6] == 48 * 25  # 25 heights long: its own length
+    assert [w for _, w in batches] == sorted(w for _, w in batches)
+    assert TextReader(threads=1).read(crops)[2] == ("", 0.0)
+
+
 def test_close_line_ends_are_every_pair_within_the_gap():
     # The connector pass pairs loose line ends in blocks of rows; the pairs must be those of
     # the plain pairwise loop, across block boundaries too (1300 ends: three blocks).
