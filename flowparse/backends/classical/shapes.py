@@ -111,6 +111,8 @@ def find_shapes(page: Page) -> list[Region]:
         region.shape, region.fit = classify_mask(mask, hollow=region.hollow, pen=page.pen)
         if region.shape == "rectangle" and _has_round_corners(mask, page.pen):
             region.shape = "rounded_rectangle"
+        elif region.shape == "rounded_rectangle" and region.hollow and _has_sharp_corners(mask, page.pen):
+            region.shape = "rectangle"
         if region.shape == "rectangle" and _has_folded_corner(mask):
             region.shape = "document"
         if region.shape in ("circle", "ellipse") and not region.hollow and not region.parts:
@@ -319,11 +321,53 @@ def _has_round_corners(mask: np.ndarray, pen: float) -> bool:
     if mask.shape[0] < 3 * k or mask.shape[1] < 3 * k:
         return False
     # only straight, axis-aligned sides: a hand-drawn box's wobble also leaves page at its corners
-    rows, cols = np.count_nonzero(mask[k:-k], axis=1), np.count_nonzero(mask[:, k:-k], axis=0)
-    if np.mean(rows >= mask.shape[1] - 1) < 0.9 or np.mean(cols >= mask.shape[0] - 1) < 0.9:
+    if not _straight_sides(mask, k):
         return False
     empty = sorted(_corner_gaps(mask, k))
     return empty[1] >= 3 + 0.5 * g * g  # the second fewest: a line may join at one corner
+
+
+def _has_sharp_corners(mask: np.ndarray, pen: float) -> bool:
+    """Whether a box the templates took for rounded has sharp corners after all: a hand-drawn
+    rectangle's wavering sides miss the grid's square template as much as its corners would.
+    Each corner is measured against its own sides (their level a third to half of the short side
+    away, where a wobble elsewhere does not count): a sharp corner comes within a pixel of where
+    the sides meet, a rounded one stays 0.41 of its radius short. Straight-sided boxes are left
+    to the templates and ``_has_round_corners``; filled ones to the templates (a rough.js box's
+    hachured fill takes its 5 px rounding nearly square: 4 of its 25 read rectangles here)."""
+    k = int(round(pen)) + 4
+    if mask.shape[0] < 3 * k or mask.shape[1] < 3 * k or _straight_sides(mask, k):
+        return False
+    return sorted(_corner_insets(mask))[1] <= 1  # the second smallest: a line may join at one corner
+
+
+def _straight_sides(mask: np.ndarray, k: int) -> bool:
+    """Whether a box body's sides are straight and axis-aligned: its rows and columns, k in from
+    the corners, nearly all run its whole width and height."""
+    rows, cols = np.count_nonzero(mask[k:-k], axis=1), np.count_nonzero(mask[:, k:-k], axis=0)
+    return np.mean(rows >= mask.shape[1] - 1) >= 0.9 and np.mean(cols >= mask.shape[0] - 1) >= 0.9
+
+
+def _corner_insets(mask: np.ndarray) -> list[int]:
+    """How far in from where its two sides meet each corner of a body is, along the diagonal, in
+    pixels: top left, top right, bottom left, bottom right."""
+    h, w = mask.shape
+    on = mask > 0
+    near, far = int(0.3 * min(h, w)), max(int(0.5 * min(h, w)), int(0.3 * min(h, w)) + 1)
+    # the first row (column) of body from each side, per column (row)
+    top, bottom = on.argmax(axis=0), h - 1 - on[::-1].argmax(axis=0)
+    left, right = on.argmax(axis=1), w - 1 - on[:, ::-1].argmax(axis=1)
+    insets = []
+    for ys, xs, sy, sx in ((top, left, 1, 1), (top, right, 1, -1), (bottom, left, -1, 1), (bottom, right, -1, -1)):
+        cols = slice(near, far) if sx == 1 else slice(w - far, w - near)
+        rows = slice(near, far) if sy == 1 else slice(h - far, h - near)
+        y, x = float(np.median(ys[cols])), float(np.median(xs[rows]))
+        steps = np.arange(min(h, w) // 2)
+        yy = np.clip(np.round(y + sy * steps).astype(int), 0, h - 1)
+        xx = np.clip(np.round(x + sx * steps).astype(int), 0, w - 1)
+        hit = on[yy, xx]
+        insets.append(int(hit.argmax()) if hit.any() else len(steps))
+    return insets
 
 
 def _has_folded_corner(mask: np.ndarray) -> bool:
