@@ -1466,8 +1466,8 @@ def _rapidocr_reads(crops):
 
 
 def test_the_reader_reads_short_and_long_lines_as_rapidocr_does():
-    # Short lines are padded to 320 px as PaddleOCR pads every line, and lines longer than that
-    # are read at their own length by both: there, our loop must give RapidOCR's text and score.
+    # Our loop around the recogniser pads, batches and decodes as RapidOCR's (PaddleOCR's) does:
+    # the same text and score for short lines (padded to 320 px) and long ones.
     from flowparse.backends.classical.ocr import TextReader
 
     lines = [
@@ -1483,7 +1483,7 @@ def test_the_reader_reads_short_and_long_lines_as_rapidocr_does():
     assert [t for t, _ in ours] == ["Y", "是", "No", "Validate the payment", "x > 0 and y < 10?"]
 
 
-def test_the_reader_pads_short_lines_and_batches_by_width():
+def test_the_reader_pads_lines_to_320_px_and_batches_them_by_width():
     from flowparse.backends.classical.ocr import TextReader, _batches
 
     crops = [np.full((20, w, 3), 255, np.uint8) for w in (30, 300, 0, 59, 60, 200, 500, 20, 45, 90, 400)]
@@ -1492,7 +1492,7 @@ def test_the_reader_pads_short_lines_and_batches_by_width():
     assert sorted(read) == [k for k in range(len(crops)) if k != 2]  # each once; the empty one never
     assert all(len(batch) <= 6 for batch, _ in batches)
     widths = {k: width for batch, width in batches for k in batch}
-    assert widths[0] == widths[3] == 320  # under 3 heights: padded as PaddleOCR pads
+    assert widths[0] == widths[3] == widths[9] == 320  # up to 6.7 heights long: padded to 320 px
     assert widths[6] == 48 * 25  # 25 heights long: its own length
     assert [w for _, w in batches] == sorted(w for _, w in batches)
     assert TextReader(threads=1).read(crops)[2] == ("", 0.0)
