@@ -926,6 +926,40 @@ def test_a_fan_takes_an_unusual_head_for_a_tail():
     assert sorted((a.source, a.target, a.arrow) for a in arrows) == [(0, 2, "normal"), (1, 2, "normal")]
 
 
+def _merging_lines(img, sources, x, y, target_top):
+    """Lines down from each of ``sources`` (x, bottom) to row ``y``, along it to column ``x``, and one
+    trunk on down from there to ``target_top``."""
+    for sx, bottom in sources:
+        cv2.line(img, (sx, bottom), (sx, y), (0, 0, 0), 2)
+        cv2.line(img, (sx, y), (x, y), (0, 0, 0), 2)
+    cv2.line(img, (x, y), (x, target_top), (0, 0, 0), 2)
+
+
+def test_lines_merging_into_one_trunk_without_a_head_are_arrows_into_its_shape(parser):
+    # Three lines merge and enter one box (the PIL renderer shares the port), the head too small
+    # to see: the sides they meet their boxes at say which way they go, out of the bottoms and
+    # into the top (all three were lost).
+    img = _boxes(_page(460, 340), {"A": (40, 30, 140, 80), "B": (180, 30, 280, 80), "C": (320, 30, 420, 80)})
+    img = _boxes(img, {"D": (180, 260, 280, 310)})
+    _merging_lines(img, [(90, 81), (230, 81)], 230, 150, 259)
+    _merging_lines(img, [(370, 81)], 230, 228, 259)
+    assert _arrows(parser.parse(img)) == {("A", "D", "none"), ("B", "D", "none"), ("C", "D", "none")}
+
+
+def test_a_fan_whose_root_is_also_a_way_back_in_keeps_its_branches(parser):
+    # A fan out of R whose line also brings a way back into R (a head at every end): which end
+    # the way back comes from cannot be told, but R's branches leave by its bottom and enter
+    # their boxes by the top.
+    img = _boxes(_page(460, 340), {"R": (180, 30, 280, 80), "P": (40, 260, 140, 310), "Q": (320, 260, 420, 310)})
+    cv2.line(img, (230, 92), (230, 170), (0, 0, 0), 2)
+    cv2.line(img, (90, 170), (370, 170), (0, 0, 0), 2)
+    for x in (90, 370):
+        cv2.line(img, (x, 170), (x, 250), (0, 0, 0), 2)
+        _head(img, (x, 259), (x, 170), size=11)
+    _head(img, (230, 81), (230, 170), size=11)
+    assert _arrows(parser.parse(img)) == {("R", "P", "normal"), ("R", "Q", "normal")}
+
+
 @pytest.mark.parametrize("label_y", [190, 220])
 def test_a_letter_touching_the_line_before_its_head_keeps_the_head(parser, label_y):
     # The line's width further on is taken where it is narrowest: a big glyph touching the line

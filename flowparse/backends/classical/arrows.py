@@ -59,6 +59,8 @@ class Contact:
     #: a head far wider or narrower than the page's heads (a tool draws them all alike)
     unusual: bool = False
     gap: bool = False
+    #: the side of its shape's box it meets: "top", "bottom", "left" or "right"
+    side: str = ""
     #: the separate places it touches the shape, where there are several (lines that cross can
     #: meet one shape twice); ``point`` is their mean
     places: list[Contact] = field(default_factory=list)
@@ -119,6 +121,7 @@ def trace_connectors(
     for members, chain_contacts, _ in chains:
         places = [p for whole in chain_contacts for p in whole.places]
         for c in chain_contacts + places:
+            c.side = _side(c.point, boxes[c.node])
             # On a short connector the far band must not reach the head at the other end.
             span = max((math.dist(c.point, o.point) for o in chain_contacts if o is not c), default=4 * radius)
             reach = max(6.0, min(radius, 0.4 * span))
@@ -469,7 +472,39 @@ def _connect(
         return [_arrow(tails[0], h, members, labels, stats, base * 0.8, pen, bridges) for h in heads]
     if len(heads) == 1 and tails:
         return [_arrow(t, heads[0], members, labels, stats, base * 0.8, pen, bridges) for t in tails]
-    return []  # a bus, or crossings the skeleton could not take apart: too ambiguous to guess
+    if heads and tails:
+        return []  # a bus, or crossings the skeleton could not take apart: too ambiguous to guess
+    return _by_sides(ends, members, labels, stats, base * 0.7, pen, bridges)
+
+
+def _by_sides(
+    ends: list[Contact], members: list[int], labels: np.ndarray, stats: np.ndarray, score: float, pen: float,
+    bridges: Sequence[Bridge],
+) -> list[Connector]:
+    """A fan whose heads do not say which end is its root (none was seen, or the heads are at
+    every end: a way back shares the root's port) read by the sides its lines meet their shapes
+    at, as a chart is laid out: a line leaves a shape by its bottom (right) and enters the next by
+    its top (left). The one end on one side and all the others on the opposite side are the root
+    and its branches; anything else is too ambiguous to guess."""
+    for leave, enter in (("bottom", "top"), ("right", "left")):
+        for root_side, branch_side in ((leave, enter), (enter, leave)):
+            roots = [c for c in ends if c.side == root_side]
+            if len(roots) != 1 or any(c.side != branch_side for c in ends if c is not roots[0]):
+                continue
+            out = []
+            for branch in (c for c in ends if c is not roots[0]):
+                a, b = (roots[0], branch) if root_side == leave else (branch, roots[0])
+                points = _polyline(a.point, b.point, members, labels, stats, pen, bridges)
+                out.append(Connector(a.node, b.node, "normal" if b.head else "none", points, score))
+            return out
+    return []
+
+
+def _side(point: tuple[float, float], box: tuple[float, float, float, float]) -> str:
+    """The side of ``box`` nearest ``point``."""
+    x, y = point
+    gaps = {"top": abs(y - box[1]), "bottom": abs(y - box[3]), "left": abs(x - box[0]), "right": abs(x - box[2])}
+    return min(gaps, key=gaps.get)
 
 
 def _uncross(
