@@ -1584,6 +1584,36 @@ def test_a_letters_stem_in_the_lines_edge_is_kept(parser):
     assert [d["label"] for _, _, d in G.edges(data=True)] == ["Fail"]
 
 
+def test_a_grey_label_against_a_green_line_is_read(parser):
+    # fixtures/crops: a 6 px grey `Y` a pixel off a green line, inside the stroke painted out
+    # along the traced line, so it was never read. Grey is no blend of the page and the green.
+    G = validate_graph(parser.parse(np.asarray(Image.open(CROPS / "green-line-grey-label.png").convert("RGB"))))
+    assert [(G.nodes[u]["text"], G.nodes[v]["text"], d["label"]) for u, v, d in G.edges(data=True)] == [
+        ("Valid?", "Generate report", "Y")
+    ]
+
+
+def test_only_ink_of_another_colour_than_its_line_is_off_the_line():
+    from flowparse.backends.classical.arrows import Connector
+    from flowparse.backends.classical.detector import _off_the_lines_colour
+    from flowparse.backends.classical.page import analyse_page
+
+    img = _page(200, 120)
+    cv2.line(img, (20, 30), (180, 30), (60, 90, 200), 2)  # a blue line, a black letter against it
+    cv2.line(img, (20, 90), (180, 90), (0, 0, 0), 2)  # a black line, a black letter against it
+    for y in (30, 90):
+        cv2.rectangle(img, (100, y + 1), (102, y + 6), (20, 20, 20), -1)
+    cv2.rectangle(img, (60, 28), (63, 33), (21, 57, 189), -1)  # the blue line, deeper: a head
+    page = analyse_page(img)
+    paint, free = np.zeros(img.shape[:2], np.uint8), np.where(page.ink, 255, 0).astype(np.uint8)
+    lines = [Connector(0, 1, "normal", [(20.0, y), (180.0, y)], 1.0) for y in (30, 90)]
+    for c in lines:
+        cv2.polylines(paint, [np.array(c.points, np.int32)], False, 255, thickness=9)
+    off = _off_the_lines_colour(page, free, paint, lines)
+    assert off[31:35, 100:103].any() and not off[91:97, 100:103].any()
+    assert not off[25:36, :90].any()  # the line, its edge and its deeper head are its colour
+
+
 def test_a_wavering_lines_dark_wobble_by_a_label_is_not_kept_as_a_stem(parser):
     # fixtures/crops: a sketchy line, darker where it wobbles by the label than above and below
     # it, once kept that wobble as a letter's stem: "IFail". A stem touches its letter's arms.

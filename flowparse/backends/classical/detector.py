@@ -407,14 +407,18 @@ def _letters_on_connectors(
     """
     if not connectors:
         return []
-    mask, band = np.zeros_like(free), np.zeros_like(free)
+    mask, band, heads = np.zeros_like(free), np.zeros_like(free), np.zeros_like(free)
     width = int(round(2 * page.pen + 3))
     for c in connectors:
         points = [np.array(c.points, np.int32)]
         cv2.polylines(mask, points, False, 255, thickness=width)
         cv2.polylines(band, points, False, 255, thickness=width + int(2.4 * text_h))
         for x, y in [c.points[-1]] if c.arrow == "normal" else [c.points[0], c.points[-1]]:
-            cv2.circle(mask, (int(x), int(y)), int(1.5 * text_h), 255, -1)
+            cv2.circle(heads, (int(x), int(y)), int(1.5 * text_h), 255, -1)
+    # A letter of another colour than its line keeps its pixels under the line's paint; a head,
+    # its colour shifted by a scan, stays painted.
+    mask[_off_the_lines_colour(page, free, mask, connectors)] = 0
+    mask |= heads
     reach = label_reach(text_h) + 2  # as far as a found block's crop may reach, and its border
     read = np.zeros_like(free)
     for block in blocks:
@@ -429,6 +433,36 @@ def _letters_on_connectors(
     # the letters touch both.
     found = free_text_blocks(page, rest, None, text_h, dash_width=page.pen + 1, around=around)
     return [dataclasses.replace(block, beside_line=True) for block in found]
+
+
+#: How far (RGB) from the ray from the page's colour through a line's a pixel under its paint
+#: must be to be something else: a grey or black letter against a green or blue line.
+OFF_LINE_COLOUR = 35.0
+
+
+def _off_the_lines_colour(page: Page, free: np.ndarray, paint: np.ndarray, connectors) -> np.ndarray:
+    """Where the ink under the lines' paint is the colour of none of the lines it lies by (a letter
+    of another colour touching its line), as a page-sized bool mask. A line's colour is the median
+    of the ink on its traced course; its anti-aliased edge is a blend of that and the page, its
+    head may be deeper: both lie on the ray from the page's colour through the line's."""
+    checked, lines_colour = np.zeros(free.shape, bool), np.zeros(free.shape, bool)
+    page_colour = page.background.astype(np.float32).reshape(3)
+    for c in connectors:
+        core = np.zeros_like(free)
+        cv2.polylines(core, [np.array(c.points, np.int32)], False, 255, thickness=max(1, int(page.pen)))
+        near = (cv2.dilate(core, np.ones((9, 9), np.uint8)) > 0) & (paint > 0) & (free > 0)
+        on_line = (core > 0) & (free > 0)
+        colour = np.median(page.rgb[on_line], axis=0).astype(np.float32) - page_colour if on_line.any() else None
+        if colour is None or float(np.linalg.norm(colour)) < 3 * OFF_LINE_COLOUR:
+            lines_colour |= near  # a pale line, or none seen: its blends reach anything
+            continue
+        ys, xs = np.nonzero(near)
+        pixels = page.rgb[ys, xs].astype(np.float32) - page_colour
+        share = np.maximum(pixels @ colour / float(colour @ colour), 0.0)
+        gap = np.linalg.norm(pixels - share[:, None] * colour, axis=1)
+        checked[ys, xs] = True
+        lines_colour[ys[gap <= OFF_LINE_COLOUR], xs[gap <= OFF_LINE_COLOUR]] = True
+    return checked & ~lines_colour
 
 
 def _touching_labels(free: np.ndarray, zone: np.ndarray) -> np.ndarray:
