@@ -448,20 +448,25 @@ def _off_the_lines_colour(page: Page, free: np.ndarray, paint: np.ndarray, conne
     checked, lines_colour = np.zeros(free.shape, bool), np.zeros(free.shape, bool)
     page_colour = page.background.astype(np.float32).reshape(3)
     for c in connectors:
-        core = np.zeros_like(free)
-        cv2.polylines(core, [np.array(c.points, np.int32)], False, 255, thickness=max(1, int(page.pen)))
-        near = (cv2.dilate(core, np.ones((9, 9), np.uint8)) > 0) & (paint > 0) & (free > 0)
-        on_line = (core > 0) & (free > 0)
-        colour = np.median(page.rgb[on_line], axis=0).astype(np.float32) - page_colour if on_line.any() else None
+        points = np.array(c.points, np.int32)
+        (x0, y0), (x1, y1) = np.maximum(points.min(axis=0) - 6, 0), points.max(axis=0) + 7
+        window = (slice(y0, y1), slice(x0, x1))  # the line's box, with room for the 9 x 9 below
+        core = np.zeros_like(free[window])
+        cv2.polylines(core, [points - (x0, y0)], False, 255, thickness=max(1, int(page.pen)))
+        ink = free[window] > 0
+        near = (cv2.dilate(core, np.ones((9, 9), np.uint8)) > 0) & (paint[window] > 0) & ink
+        on_line = (core > 0) & ink
+        rgb = page.rgb[window].astype(np.float32) - page_colour
+        colour = np.median(rgb[on_line], axis=0) if on_line.any() else None
         if colour is None or float(np.linalg.norm(colour)) < 3 * OFF_LINE_COLOUR:
-            lines_colour |= near  # a pale line, or none seen: its blends reach anything
+            lines_colour[window] |= near  # a pale line, or none seen: its blends reach anything
             continue
-        ys, xs = np.nonzero(near)
-        pixels = page.rgb[ys, xs].astype(np.float32) - page_colour
-        share = np.maximum(pixels @ colour / float(colour @ colour), 0.0)
-        gap = np.linalg.norm(pixels - share[:, None] * colour, axis=1)
-        checked[ys, xs] = True
-        lines_colour[ys[gap <= OFF_LINE_COLOUR], xs[gap <= OFF_LINE_COLOUR]] = True
+        share = np.maximum(rgb[near] @ colour / float(colour @ colour), 0.0)
+        gap = np.linalg.norm(rgb[near] - share[:, None] * colour, axis=1)
+        checked[window] |= near
+        on_colour = np.zeros_like(near)
+        on_colour[near] = gap <= OFF_LINE_COLOUR
+        lines_colour[window] |= on_colour
     return checked & ~lines_colour
 
 

@@ -378,7 +378,7 @@ def _has_sharp_corners(mask: np.ndarray, pen: float) -> bool:
     away, where a wobble elsewhere does not count): a sharp corner comes within a pixel of where
     the sides meet, a rounded one stays 0.41 of its radius short. Straight-sided boxes are left
     to the templates and ``_has_round_corners``; filled ones to the templates (a rough.js box's
-    hachured fill takes its 5 px rounding nearly square: 4 of its 25 read rectangles here)."""
+    hachured fill takes its 5 px rounding nearly square: on the tuning set, 4 of 25 read rectangles)."""
     k = int(round(pen)) + 4
     if mask.shape[0] < 3 * k or mask.shape[1] < 3 * k or _straight_sides(mask, k):
         return False
