@@ -236,6 +236,8 @@ def _tilt(mask: np.ndarray) -> float:
     tilt = float(np.degrees(np.arctan(np.mean(slopes))))
     if abs(slopes[0] - slopes[1]) > np.tan(np.radians(1.0)) or not _TILT[0] <= abs(tilt) <= _TILT[1]:
         return 0.0
+    if abs(np.mean(slopes)) * len(cols) < 2.0:
+        return 0.0  # a pixel's step along a level edge (a flat cylinder's end) is no tilt
     return tilt
 
 
