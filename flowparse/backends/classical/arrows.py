@@ -75,6 +75,10 @@ class Connector:
     arrow: str
     points: list[tuple[float, float]]
     score: float
+
+    def reversed(self) -> Connector:
+        """The same line read the other way: target to source."""
+        return dataclasses.replace(self, source=self.target, target=self.source, points=self.points[::-1])
     label: str = ""
     label_parts: list[str] = field(default_factory=list)
 
@@ -145,7 +149,7 @@ def _one_way_back(connectors: list[Connector]) -> list[Connector]:
     out = []
     for c in connectors:
         if c.arrow == "both" and (c.source, c.target) in one_way:
-            c = dataclasses.replace(c, source=c.target, target=c.source, points=c.points[::-1])
+            c = c.reversed()
         if c.arrow == "both" and (c.target, c.source) in one_way:
             c = dataclasses.replace(c, arrow="normal")
         out.append(c)
@@ -465,7 +469,7 @@ def _connect(
         if arrow.arrow == "both" and line and min(c.width / c.head_ratio for c in ends) >= DRAWN_TWICE * line:
             # a -> b and b -> a drawn over each other: one line with a head at each end, but wider
             there = dataclasses.replace(arrow, arrow="normal", score=base * 0.8)
-            back = dataclasses.replace(there, source=arrow.target, target=arrow.source, points=arrow.points[::-1])
+            back = there.reversed()
             return [there, back]
         return [arrow]
     if len(tails) == 1 and heads:

@@ -26,7 +26,7 @@ from flowparse.backends.classical.frames import (
     title_bands,
 )
 from flowparse.backends.classical.ocr import TextReader, get_reader
-from flowparse.backends.classical.page import INK_CONTRAST, LINE_CONTRAST, TINT_CONTRAST, Page, analyse_page
+from flowparse.backends.classical.page import INK_CONTRAST, LINE_CONTRAST, TINT_CONTRAST, Page, analyse_page, off_shades
 from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, sides_run_on, template_mask
 from flowparse.backends.classical.text import (
     TextBlock,
@@ -435,18 +435,16 @@ def _letters_on_connectors(
     return [dataclasses.replace(block, beside_line=True) for block in found]
 
 
-#: How far (RGB) from the ray from the page's colour through a line's a pixel under its paint
+#: How far (RGB) from every shade of a line's colour (:func:`off_shades`) a pixel under its paint
 #: must be to be something else: a grey or black letter against a green or blue line.
 OFF_LINE_COLOUR = 35.0
 
 
 def _off_the_lines_colour(page: Page, free: np.ndarray, paint: np.ndarray, connectors) -> np.ndarray:
-    """Where the ink under the lines' paint is the colour of none of the lines it lies by (a letter
+    """Where the ink under the lines' paint is a shade of none of the lines it lies by (a letter
     of another colour touching its line), as a page-sized bool mask. A line's colour is the median
-    of the ink on its traced course; its anti-aliased edge is a blend of that and the page, its
-    head may be deeper: both lie on the ray from the page's colour through the line's."""
+    of the ink on its traced course; its anti-aliased edge and its deeper head are shades of it."""
     checked, lines_colour = np.zeros(free.shape, bool), np.zeros(free.shape, bool)
-    page_colour = page.background.astype(np.float32).reshape(3)
     for c in connectors:
         points = np.array(c.points, np.int32)
         (x0, y0), (x1, y1) = np.maximum(points.min(axis=0) - 6, 0), points.max(axis=0) + 7
@@ -456,17 +454,15 @@ def _off_the_lines_colour(page: Page, free: np.ndarray, paint: np.ndarray, conne
         ink = free[window] > 0
         near = (cv2.dilate(core, np.ones((9, 9), np.uint8)) > 0) & (paint[window] > 0) & ink
         on_line = (core > 0) & ink
-        rgb = page.rgb[window].astype(np.float32) - page_colour
-        colour = np.median(rgb[on_line], axis=0) if on_line.any() else None
-        if colour is None or float(np.linalg.norm(colour)) < 3 * OFF_LINE_COLOUR:
-            lines_colour[window] |= near  # a pale line, or none seen: its blends reach anything
+        rgb = page.rgb[window]
+        colour = np.median(rgb[on_line], axis=0) if on_line.any() else page.background
+        if float(np.linalg.norm(colour - page.background)) < 3 * OFF_LINE_COLOUR:
+            lines_colour[window] |= near  # a pale line, or none seen: its shades reach anything
             continue
-        share = np.maximum(rgb[near] @ colour / float(colour @ colour), 0.0)
-        gap = np.linalg.norm(rgb[near] - share[:, None] * colour, axis=1)
         checked[window] |= near
-        on_colour = np.zeros_like(near)
-        on_colour[near] = gap <= OFF_LINE_COLOUR
-        lines_colour[window] |= on_colour
+        shade = np.zeros_like(near)
+        shade[near] = off_shades(rgb[near], page.background, colour) <= OFF_LINE_COLOUR
+        lines_colour[window] |= shade
     return checked & ~lines_colour
 
 

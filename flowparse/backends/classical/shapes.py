@@ -403,12 +403,11 @@ def _corner_insets(mask: np.ndarray) -> list[int]:
     # the first row (column) of body from each side, per column (row)
     top, bottom = on.argmax(axis=0), h - 1 - on[::-1].argmax(axis=0)
     left, right = on.argmax(axis=1), w - 1 - on[:, ::-1].argmax(axis=1)
-    insets = []
+    steps, insets = np.arange(min(h, w) // 2), []
     for ys, xs, sy, sx in ((top, left, 1, 1), (top, right, 1, -1), (bottom, left, -1, 1), (bottom, right, -1, -1)):
         cols = slice(near, far) if sx == 1 else slice(w - far, w - near)
         rows = slice(near, far) if sy == 1 else slice(h - far, h - near)
         y, x = float(np.median(ys[cols])), float(np.median(xs[rows]))
-        steps = np.arange(min(h, w) // 2)
         yy = np.clip(np.round(y + sy * steps).astype(int), 0, h - 1)
         xx = np.clip(np.round(x + sx * steps).astype(int), 0, w - 1)
         hit = on[yy, xx]
