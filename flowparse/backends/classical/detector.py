@@ -26,7 +26,15 @@ from flowparse.backends.classical.frames import (
     title_bands,
 )
 from flowparse.backends.classical.ocr import TextReader, get_reader
-from flowparse.backends.classical.page import INK_CONTRAST, LINE_CONTRAST, TINT_CONTRAST, Page, analyse_page, off_shades
+from flowparse.backends.classical.page import (
+    INK_CONTRAST,
+    LINE_CONTRAST,
+    TINT_CONTRAST,
+    Page,
+    analyse_page,
+    even_lighting,
+    off_shades,
+)
 from flowparse.backends.classical.shapes import Region, find_shapes, is_label_plate, sides_run_on, template_mask
 from flowparse.backends.classical.text import (
     TextBlock,
@@ -147,7 +155,7 @@ def _page_at_working_size(rgb: np.ndarray) -> tuple[Page, float]:
     if scale < 1.0:
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return analyse_page(np.ascontiguousarray(rgb)), scale
+    return analyse_page(even_lighting(np.ascontiguousarray(rgb))), scale
 
 
 def _shapes_in_filled_frames(page: Page, regions: list[Region]) -> tuple[list[Region], list[Frame]]:
