@@ -202,3 +202,27 @@ def test_graphviz_clusters_are_recorded_as_subgraphs():
     _, G = render_graphviz(sample_chart(random.Random(seed), max_nodes=12), random.Random(seed))
     assert G.graph["subgraphs"] == style["groups"]
     assert all(n in G for group in G.graph["subgraphs"] for n in group["nodes"])
+
+
+def test_photographed_charts_keep_their_truth_under_uneven_light(dataset, tmp_path):
+    # benchmarks/photographed_charts.py: the light alone, on the same charts and truth, so the
+    # detector's handling of a photo's light is measured apart from rotation and blur.
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "photographed_charts.py"
+    spec = importlib.util.spec_from_file_location("photographed_charts", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(dataset), "-o", str(tmp_path / "photo"), "--limit", "3", "--seed", "5"]) == 0
+    names = sorted(p.stem for p in (tmp_path / "photo" / "images").glob("*.png"))
+    assert names == ["0-000000", "0-000001", "0-000002"]
+    for name in names:
+        source = dataset / "truth" / f"{name[2:]}.json"
+        assert (tmp_path / "photo" / "truth" / f"{name}.json").read_bytes() == source.read_bytes()
+        clean = np.asarray(Image.open(dataset / "images" / f"{name[2:]}.png").convert("RGB"), float)
+        photo = np.asarray(Image.open(tmp_path / "photo" / "images" / f"{name}.png").convert("RGB"), float)
+        assert photo.shape == clean.shape
+        page = clean.min(axis=2) >= 250  # the clean page, darkened unevenly by the light
+        dim = photo[page].mean(axis=1) / 255
+        assert dim.max() - dim.min() > 0.1 and (photo <= clean + 1).mean() > 0.99
