@@ -622,6 +622,28 @@ def test_an_evenly_lit_page_is_left_as_it_is():
     assert spread(lit) > 60 and spread(page) <= 12  # one page colour all over again
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_fill_speckled_by_noise_is_its_shapes_own(seed):
+    # Photographed pink on pink paper, evened out, then JPEG: the fill is about the tint contrast
+    # off the page, so noise speckles it, and its darker specks made filled regions of their own
+    # inside the outline; the outline then held "shapes" and was dropped as a frame round them.
+    from flowparse.backends.classical.page import analyse_page
+    from flowparse.backends.classical.shapes import find_shapes
+
+    rng = np.random.default_rng(seed)
+    img = np.empty((200, 320, 3), np.uint8)
+    img[:] = (236, 209, 214)
+    corners = np.array([[60, 50], [280, 50], [250, 150], [30, 150]], np.int32)
+    cv2.fillPoly(img, [corners], (225, 196, 201))
+    cv2.polylines(img, [corners], True, (150, 40, 50), 2, cv2.LINE_AA)
+    cv2.putText(img, "Scan code", (100, 108), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (150, 40, 50), 1, cv2.LINE_AA)
+    noisy = np.clip(img + rng.normal(0, 5, img.shape[:2])[..., None], 0, 255).astype(np.uint8)
+    _, jpeg = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 55])
+    found = find_shapes(analyse_page(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)))
+    assert [r.shape for r in found] == ["parallelogram"]
+    assert box_iou(found[0].bbox, (30, 49, 281, 152)) > 0.95
+
+
 def test_faint_wide_boxes_are_no_paper_lines():
     # A narrow chart of wide boxes outlined in a pale grey: their sides run across most of the
     # page, faint, with page on both sides, like paper lines; but paper is ruled evenly, and
