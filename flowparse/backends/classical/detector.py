@@ -32,6 +32,7 @@ from flowparse.backends.classical.page import (
     TINT_CONTRAST,
     Page,
     analyse_page,
+    colour_gap,
     even_lighting,
     off_shades,
 )
@@ -172,7 +173,7 @@ def _shapes_in_filled_frames(page: Page, regions: list[Region]) -> tuple[list[Re
         if x2 - x1 < 8 or y2 - y1 < 8 or any(box_iou(r.bbox, frame.box) > 0.7 for r in regions):
             continue
         sub = analyse_page(np.ascontiguousarray(page.rgb[y1:y2, x1:x2]))
-        if np.abs(sub.background.astype(np.int16) - page.background.astype(np.int16)).max() <= TINT_CONTRAST:
+        if colour_gap(sub.background, page.background) <= TINT_CONTRAST:
             continue  # not filled: its shapes were found on the page
         if np.count_nonzero(sub.tint == 0) < 0.5 * sub.tint.size:
             continue  # not one flat fill: a patch of photo, a hatched area

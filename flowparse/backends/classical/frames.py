@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import LINE_CONTRAST, TINT_CONTRAST, Page
+from flowparse.backends.classical.page import LINE_CONTRAST, TINT_CONTRAST, Page, colour_gap
 from flowparse.geometry import box_iou
 
 __all__ = ["Frame", "find_frames", "frame_fill", "frame_holds", "frame_ink", "in_band", "stroke_mask", "title_bands"]
@@ -97,7 +97,7 @@ def frame_fill(page: Page, frame: Frame, zone: np.ndarray) -> np.ndarray | None:
     if not free.any():
         return None
     fill = np.median(rgb[free], axis=0)
-    if np.abs(fill - page.background.astype(np.int16)).max() <= TINT_CONTRAST:
+    if colour_gap(fill, page.background) <= TINT_CONTRAST:
         return None
     out = np.zeros(zone.shape, bool)
     out[y1:y2, x1:x2] = free & (np.abs(rgb - fill).max(axis=2) <= 25)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "Page", "analyse_page", "even_lighting", "off_shades", "faded_to_page",
+    "Page", "analyse_page", "colour_gap", "even_lighting", "off_shades", "faded_to_page",
     "HUES_APART", "INK_CONTRAST", "LINE_CONTRAST", "TINT_CONTRAST",
 ]
 
@@ -232,6 +232,16 @@ def _ridge_width(ink: np.ndarray) -> float:
     if values.size == 0:
         return 1.0
     return float(max(1.0, 2.0 * np.median(values) - 1.0))
+
+
+def colour_gap(a, b) -> float:
+    """How far two RGB colours are apart as page contrast counts it: their largest channel
+    difference.
+
+    >>> colour_gap((225, 196, 201), (220, 190, 193))
+    8.0
+    """
+    return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).max())
 
 
 #: A colour is another than an ink's when it is this far (RGB) from every shade of it (see

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from flowparse.backends.classical.page import LINE_CONTRAST, Page, faded_to_page
+from flowparse.backends.classical.page import LINE_CONTRAST, Page, colour_gap, faded_to_page
 
 __all__ = ["Region", "find_shapes", "classify_mask", "template_mask", "is_label_plate", "sides_run_on"]
 
@@ -144,7 +144,7 @@ def _side_panels(page: Page, region: Region) -> int:
     Boxes side by side in a row also stand a line's distance apart, but page lies between them.
     """
     x0, y0, x1, y1 = region.bbox
-    fill = _colour_gap(region.fill, page.background)
+    fill = colour_gap(region.fill, page.background)
     level = max(LINE_CONTRAST, fill + 12)  # a line stands out of the panels' fill
     g = max(1, int(round(page.pen)))
     middle = slice(y0 + region.h // 5, y1 - region.h // 5)
@@ -257,7 +257,7 @@ def is_label_plate(page: Page, region: Region) -> bool:
     if region.hollow:
         return False
     view = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
-    fill_contrast = _colour_gap(region.fill, page.background)
+    fill_contrast = colour_gap(region.fill, page.background)
     darker = np.where(page.diff[view] > fill_contrast + 10, 255, 0).astype(np.uint8)
     # An outline is on the rim, a sketchy one a pixel or two off it; text on a tight plate comes near it.
     reach = max(4, int(round(page.pen)) + 2)
@@ -756,15 +756,6 @@ def _inset(outer: Region, inner: Region) -> float:
 OWN_FILL_GAP = 8
 
 
-def _colour_gap(a, b) -> int:
-    """How far two RGB colours are apart: their largest channel difference (as page contrast is).
-
-    >>> _colour_gap((225, 196, 201), (220, 190, 193))
-    8
-    """
-    return int(np.abs(np.asarray(a, int) - np.asarray(b, int)).max())
-
-
 def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
     """Inner rings make double circles; small insides are letter holes; big outsides are frames."""
     regions = sorted(regions, key=lambda r: -r.area)
@@ -787,7 +778,7 @@ def _resolve_nesting(regions: list[Region], pen: float) -> list[Region]:
                 dropped.add(j)
             elif inner.area < 4 * MIN_AREA and not _part_of_another(inner, outer, regions, pen):
                 dropped.add(j)  # a letter's hole, or a speck drawn inside the shape
-            elif outer.hollow and not inner.hollow and _colour_gap(inner.fill, outer.fill) <= OWN_FILL_GAP:
+            elif outer.hollow and not inner.hollow and colour_gap(inner.fill, outer.fill) <= OWN_FILL_GAP:
                 dropped.add(j)  # the shape's own fill, found in part where noise speckles it
         big = [j for j in inside if j not in dropped]
         if big:
